@@ -1,0 +1,27 @@
+"""AcmePay-specific behaviour beyond the contract suite."""
+
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from vbwd_acmepay import AcmePayPlugin
+
+from vbwd_plugins import ConfigValidationError, MoneyError, PaymentStatus
+
+
+def test_huf_is_sent_without_decimals(payment_provider_harness: Any) -> None:
+    """AcmePay's currency rule: 1500 HUF goes out as 1500, and fillér are refused."""
+    plugin, fake = payment_provider_harness.plugin, payment_provider_harness.fake
+    result = plugin.create_payment_intent(Decimal("1500"), "HUF", uuid4(), uuid4())
+    assert result.status is PaymentStatus.PENDING
+    assert fake.payments[result.transaction_id or ""]["amount"] == 1500
+    assert result.amount == 150000  # ISO minor units: HUF has two decimals in ISO 4217
+    with pytest.raises(MoneyError, match="acmepay"):
+        plugin.create_payment_intent(Decimal("10.50"), "HUF", uuid4(), uuid4())
+
+
+def test_configuration_is_validated() -> None:
+    """A missing API key is a configuration error, not a failure at the first payment."""
+    with pytest.raises(ConfigValidationError, match="api_key"):
+        AcmePayPlugin().initialize({"webhook_secret": "s"})

@@ -1,0 +1,230 @@
+"""Standard payment events: what every provider emits after a verified webhook.
+
+Each event has a typed, frozen payload class. ``payload.to_event()`` builds the
+:class:`~vbwd_plugins.Event` a provider dispatches (its ``data`` holds only JSON-friendly
+values plus a timezone-aware ``datetime``); ``PaymentEventData.from_event(event)`` turns a
+received event back into the right payload class, also after a JSON round trip.
+
+Amounts are integers of the currency's **ISO 4217** minor units, whatever the provider's
+API uses (Stripe's two-decimal ISK is converted back to ISO's zero decimals). A refund
+event carries the amount of *this* refund, never a cumulative total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Self, final
+
+from ._errors import MoneyError, WebhookPayloadError
+from ._events import Event
+from ._money import Money, _normalize_code
+from ._payments import PaymentErrorCode
+
+__all__ = [
+    "PaymentAuthorized",
+    "PaymentCancelled",
+    "PaymentCompleted",
+    "PaymentEventData",
+    "PaymentEventType",
+    "PaymentFailed",
+    "PaymentPending",
+    "PaymentRefunded",
+]
+
+
+class PaymentEventType(StrEnum):
+    """The names of the standard payment events."""
+
+    #: Money was captured; activate the subscription.
+    COMPLETED = "payment.completed"
+    #: The payment failed (declined, expired, ...); ``error_code`` says why when known.
+    FAILED = "payment.failed"
+    #: Money was returned to the payer; ``amount`` is this refund's.
+    REFUNDED = "payment.refunded"
+    #: The payment was cancelled or voided before completion.
+    CANCELLED = "payment.cancelled"
+    #: Accepted but not final yet (e.g. a PayPal eCheck, a processing bank debit).
+    PENDING = "payment.pending"
+    #: Funds are held, waiting for ``capture_payment`` (manual capture).
+    AUTHORIZED = "payment.authorized"
+
+
+def _bad(field_name: str, value: object, why: str) -> WebhookPayloadError:
+    return WebhookPayloadError(f"Payment event field {field_name!r}={value!r}: {why}")
+
+
+def _optional_str(field_name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _bad(field_name, value, "must be a string or None")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentEventData:
+    """Fields every standard payment event carries.
+
+    * ``provider``: the plugin name (``"stripe"``).
+    * ``transaction_id``: the payment's id at the provider, as ``PaymentResult`` reports it.
+    * ``provider_event_id``: the webhook event's id (``evt_...``, ``WH-...``).
+    * ``amount``: ISO 4217 minor units (int >= 0); ``currency``: ISO code, upper case.
+    * ``provider_event_type``: the provider's own type (``payment_intent.succeeded``).
+    * ``occurred_at``: when it happened at the provider (timezone-aware).
+    * ``subscription_id``, ``user_id``: from the metadata set at creation, when known.
+    * ``metadata``: other string metadata the provider returned.
+    """
+
+    event_type: ClassVar[PaymentEventType]
+    _registry: ClassVar[dict[str, type[PaymentEventData]]] = {}
+
+    provider: str
+    transaction_id: str
+    amount: int
+    currency: str
+    provider_event_type: str
+    occurred_at: datetime
+    provider_event_id: str | None = None
+    subscription_id: str | None = None
+    user_id: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        event_type = cls.__dict__.get("event_type")
+        if event_type is not None:
+            PaymentEventData._registry[str(event_type)] = cls
+
+    def __post_init__(self) -> None:
+        if "event_type" not in type(self).__dict__:
+            raise TypeError(f"{type(self).__name__} is abstract: use PaymentCompleted, ...")
+        for name in ("provider", "transaction_id", "provider_event_type"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise _bad(name, value, "must be a non-empty string")
+        for name in ("provider_event_id", "subscription_id", "user_id"):
+            _optional_str(name, getattr(self, name))
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount < 0:
+            raise _bad("amount", self.amount, "must be an int of minor units >= 0")
+        try:
+            object.__setattr__(self, "currency", _normalize_code(self.currency))
+        except MoneyError as exc:
+            raise _bad("currency", self.currency, str(exc)) from None
+        if not isinstance(self.occurred_at, datetime) or self.occurred_at.utcoffset() is None:
+            raise _bad("occurred_at", self.occurred_at, "must be a timezone-aware datetime")
+        if not isinstance(self.metadata, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()
+        ):
+            raise _bad("metadata", self.metadata, "must map strings to strings")
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @property
+    def money(self) -> Money:
+        """``amount`` and ``currency`` as :class:`~vbwd_plugins.Money`."""
+        return Money.from_minor_units(self.amount, self.currency)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event data: JSON-friendly values and ``occurred_at`` as a datetime."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, StrEnum):
+                value = value.value
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            data[f.name] = value
+        return data
+
+    def to_event(self) -> Event:
+        """The :class:`~vbwd_plugins.Event` to dispatch."""
+        return Event(name=self.event_type.value, data=self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild a payload from :meth:`to_dict` output (``occurred_at`` may be ISO text)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        occurred = values.get("occurred_at")
+        if isinstance(occurred, str):
+            try:
+                values["occurred_at"] = datetime.fromisoformat(occurred)
+            except ValueError:
+                raise _bad("occurred_at", occurred, "is not an ISO 8601 datetime") from None
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise WebhookPayloadError(f"Payment event data for {cls.__name__}: {exc}") from None
+
+    @staticmethod
+    def from_event(event: Event) -> PaymentEventData:
+        """The typed payload of a standard payment ``event`` (by its name)."""
+        cls = PaymentEventData._registry.get(event.name)
+        if cls is None:
+            raise WebhookPayloadError(f"{event.name!r} is not a standard payment event")
+        return cls.from_dict(event.data)
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class PaymentCompleted(PaymentEventData):
+    """``payment.completed``: the payment's money was captured."""
+
+    event_type: ClassVar[PaymentEventType] = PaymentEventType.COMPLETED
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class PaymentFailed(PaymentEventData):
+    """``payment.failed``: with the standard ``error_code`` and message when known."""
+
+    event_type: ClassVar[PaymentEventType] = PaymentEventType.FAILED
+
+    error_code: PaymentErrorCode | None = None
+    error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.error_code is not None:
+            try:
+                object.__setattr__(self, "error_code", PaymentErrorCode(self.error_code))
+            except ValueError:
+                raise _bad("error_code", self.error_code, "is not a PaymentErrorCode") from None
+        _optional_str("error_message", self.error_message)
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class PaymentRefunded(PaymentEventData):
+    """``payment.refunded``: ``amount`` is this refund's; ``refund_id`` its provider id."""
+
+    event_type: ClassVar[PaymentEventType] = PaymentEventType.REFUNDED
+
+    refund_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _optional_str("refund_id", self.refund_id)
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class PaymentCancelled(PaymentEventData):
+    """``payment.cancelled``: cancelled or voided before completion."""
+
+    event_type: ClassVar[PaymentEventType] = PaymentEventType.CANCELLED
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class PaymentPending(PaymentEventData):
+    """``payment.pending``: accepted by the provider, outcome not final yet."""
+
+    event_type: ClassVar[PaymentEventType] = PaymentEventType.PENDING
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class PaymentAuthorized(PaymentEventData):
+    """``payment.authorized``: funds held until ``capture_payment``."""
+
+    event_type: ClassVar[PaymentEventType] = PaymentEventType.AUTHORIZED

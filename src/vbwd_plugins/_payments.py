@@ -1,0 +1,619 @@
+"""The payment-provider contract: one interface every provider plugin implements.
+
+The contract, not each provider, owns what is easy to get wrong:
+
+* **Guarded operations.** Every public operation a subclass defines
+  (``create_payment_intent``, ``process_payment``, ``capture_payment``, ``cancel_payment``,
+  ``refund_payment``, ``get_payment``) is wrapped when the class is created. The wrapper
+  validates money and capabilities *before* the provider is called and turns any
+  exception the provider raises into a failed :class:`PaymentResult` with a
+  :class:`PaymentErrorCode` (see :meth:`PaymentProviderPlugin.result_from_exception`).
+  Caller mistakes (:class:`MoneyError`, :class:`UnsupportedOperationError`) still raise:
+  they are bugs to fix, not outcomes to handle. Subclasses written against the original
+  design, overriding ``create_payment_intent`` directly, are guarded the same way.
+* **Webhook verification fails closed.** ``verify_webhook`` and ``verify_webhook_request``
+  answer ``False`` instead of raising.
+* **Standard events.** :meth:`PaymentProviderPlugin.process_webhook` is verify -> parse ->
+  :meth:`handle_webhook`, which emits standard ``payment.*`` events through the plugin's
+  own dispatcher.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Final, final
+
+from ._errors import (
+    MoneyError,
+    UnsupportedOperationError,
+    WebhookPayloadError,
+    WebhookVerificationError,
+)
+from ._money import ISO_4217_RULES, CurrencyRules, Money, _normalize_code, _to_decimal
+from ._plugin import BasePlugin
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from ._events import Event
+    from ._payment_events import PaymentEventData
+
+__all__ = [
+    "Capability",
+    "PaymentErrorCode",
+    "PaymentProviderPlugin",
+    "PaymentResult",
+    "PaymentStatus",
+    "header_value",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentStatus(Enum):
+    """Where a payment (or a refund) stands.
+
+    The first six are the original design's. ``REQUIRES_ACTION`` (the payer must
+    authenticate or approve, e.g. 3-D Secure or PayPal approval), ``AUTHORIZED`` (funds
+    held, waiting for :meth:`~PaymentProviderPlugin.capture_payment`) and
+    ``PARTIALLY_REFUNDED`` (what :meth:`~PaymentProviderPlugin.get_payment` reports after a
+    partial refund) were added because a host must act differently on each.
+    """
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    REQUIRES_ACTION = "requires_action"
+    AUTHORIZED = "authorized"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+class PaymentErrorCode(StrEnum):
+    """Why a provider call failed, the same for every provider."""
+
+    #: The payment method was declined (generic).
+    DECLINED = "declined"
+    #: Declined for lack of funds.
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    #: The payer must authenticate or approve first (3-D Secure, PayPal approval).
+    PAYER_ACTION_REQUIRED = "payer_action_required"
+    #: The provider rejected *our* credentials (API key, OAuth client).
+    AUTHENTICATION_FAILED = "authentication_failed"
+    #: Our credentials are valid but not allowed to do this.
+    PERMISSION_DENIED = "permission_denied"
+    #: Too many requests; retry later with the same idempotency key.
+    RATE_LIMITED = "rate_limited"
+    #: The provider failed or could not be reached; retry with the same idempotency key.
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    #: No answer in time: the outcome is unknown, reconcile with ``get_payment``.
+    TIMEOUT = "timeout"
+    #: The request was malformed or not allowed in the payment's current state.
+    INVALID_REQUEST = "invalid_request"
+    #: The transaction id is unknown to the provider.
+    NOT_FOUND = "not_found"
+    #: The idempotency key was reused with different parameters.
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    #: The provider failed in a way the plugin did not classify.
+    PROVIDER_ERROR = "provider_error"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether retrying the same request (same idempotency key) may succeed."""
+        return self in _RETRYABLE
+
+
+_RETRYABLE: Final = frozenset(
+    {
+        PaymentErrorCode.RATE_LIMITED,
+        PaymentErrorCode.PROVIDER_UNAVAILABLE,
+        PaymentErrorCode.TIMEOUT,
+    }
+)
+
+
+class Capability(StrEnum):
+    """What a provider supports beyond creating and processing payments."""
+
+    #: ``refund_payment`` without an amount.
+    REFUNDS = "refunds"
+    #: ``refund_payment`` with an amount.
+    PARTIAL_REFUNDS = "partial_refunds"
+    #: ``create_payment_intent(manual_capture=True)`` then ``capture_payment``.
+    MANUAL_CAPTURE = "manual_capture"
+    #: ``capture_payment`` with an amount lower than the authorized one.
+    PARTIAL_CAPTURE = "partial_capture"
+    #: ``cancel_payment`` (void an authorization or an unconfirmed payment).
+    CANCEL = "cancel"
+    #: ``get_payment`` (reconcile after a timeout).
+    GET_PAYMENT = "get_payment"
+    #: Signed webhooks: ``verify_webhook_request`` and standard events.
+    WEBHOOKS = "webhooks"
+    #: ``idempotency_key`` is forwarded to the provider.
+    IDEMPOTENCY = "idempotency"
+
+
+@dataclass
+class PaymentResult:
+    """The outcome of one provider operation.
+
+    Constructed like the original design's class (``PaymentResult(True, "pi_1",
+    PaymentStatus.COMPLETED)``); the added fields are keyword-only. ``amount`` is in the
+    currency's **ISO 4217** minor units (not a provider's own), ``currency`` upper case.
+    For a refund, ``transaction_id`` is the refund's id and ``amount`` this refund's amount.
+    """
+
+    success: bool
+    transaction_id: str | None = None
+    status: PaymentStatus = PaymentStatus.PENDING
+    error_message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _: KW_ONLY
+    error_code: PaymentErrorCode | None = None
+    amount: int | None = None
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.metadata is None:  # the original design's default
+            self.metadata = {}
+        if self.amount is not None and (
+            isinstance(self.amount, bool) or not isinstance(self.amount, int)
+        ):
+            raise MoneyError(
+                f"PaymentResult.amount must be an int of minor units, got {self.amount!r}"
+            )
+        if self.currency is not None:
+            self.currency = _normalize_code(self.currency)
+
+    @classmethod
+    def failure(
+        cls,
+        error_code: PaymentErrorCode,
+        error_message: str,
+        *,
+        transaction_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> PaymentResult:
+        """A failed result (status ``FAILED``) with a standard code and a message."""
+        return cls(
+            False,
+            transaction_id,
+            PaymentStatus.FAILED,
+            error_message,
+            dict(metadata or {}),
+            error_code=error_code,
+        )
+
+    def money(self) -> Money | None:
+        """``amount`` and ``currency`` as :class:`Money`, when both are known."""
+        if self.amount is None or self.currency is None:
+            return None
+        return Money.from_minor_units(self.amount, self.currency)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (enums as their values)."""
+        return {
+            "success": self.success,
+            "transaction_id": self.transaction_id,
+            "status": self.status.value,
+            "error_message": self.error_message,
+            "error_code": None if self.error_code is None else self.error_code.value,
+            "amount": self.amount,
+            "currency": self.currency,
+            "metadata": dict(self.metadata),
+        }
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in ``headers``, matched case-insensitively."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+# -- the guard ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    capability: Capability | None
+    #: Keywords added by this contract; a seed-style implementation may not accept them.
+    extensions: tuple[str, ...]
+    #: Name of the argument that must be a positive charge amount, if any.
+    money_argument: str | None = None
+
+
+_OPERATIONS: Final[Mapping[str, _Operation]] = {
+    "create_payment_intent": _Operation(None, ("idempotency_key", "manual_capture"), "amount"),
+    "process_payment": _Operation(None, ("idempotency_key",)),
+    "capture_payment": _Operation(Capability.MANUAL_CAPTURE, ("idempotency_key",), "amount"),
+    "cancel_payment": _Operation(Capability.CANCEL, ("idempotency_key",)),
+    "refund_payment": _Operation(Capability.REFUNDS, ("idempotency_key",), "amount"),
+    "get_payment": _Operation(Capability.GET_PAYMENT, ()),
+}
+_VERIFIERS: Final = ("verify_webhook", "verify_webhook_request")
+_GUARD_MARK: Final = "__vbwd_guarded__"
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    params = inspect.signature(func).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _guard_operation(
+    name: str, impl: Callable[..., PaymentResult], contract: inspect.Signature
+) -> Callable[..., PaymentResult]:
+    spec = _OPERATIONS[name]
+    accepted = {ext: _accepts(impl, ext) for ext in spec.extensions}
+    own = inspect.signature(impl)
+
+    @functools.wraps(impl)
+    def guarded(self: PaymentProviderPlugin, *args: Any, **kwargs: Any) -> PaymentResult:
+        try:
+            bound = contract.bind(self, *args, **kwargs)
+        except TypeError:
+            # A provider may accept keywords of its own; its signature then decides.
+            bound = own.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = bound.arguments
+        self._check_call(name, spec, arguments)
+        for ext, ok in accepted.items():
+            if ok:
+                continue
+            value = kwargs.pop(ext, None)
+            if value not in (None, False):
+                raise UnsupportedOperationError(
+                    f"Payment provider {self._plugin_name()!r} does not support "
+                    f"{name}({ext}=...): its implementation does not accept {ext!r}",
+                    plugin_name=self._plugin_name(),
+                    operation=f"{name}({ext})",
+                )
+        try:
+            return impl(self, *args, **kwargs)
+        except (MoneyError, UnsupportedOperationError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - no provider exception may escape
+            return self._result_for(name, exc)
+
+    setattr(guarded, _GUARD_MARK, True)
+    return guarded
+
+
+def _guard_verifier(name: str, impl: Callable[..., bool]) -> Callable[..., bool]:
+    @functools.wraps(impl)
+    def guarded(self: PaymentProviderPlugin, *args: Any, **kwargs: Any) -> bool:
+        try:
+            return impl(self, *args, **kwargs) is True
+        except Exception as exc:
+            logger.warning(
+                "payment provider %r: %s raised %s; the webhook is rejected",
+                self._plugin_name(),
+                name,
+                type(exc).__name__,
+                exc_info=True,
+            )
+            return False
+
+    setattr(guarded, _GUARD_MARK, True)
+    return guarded
+
+
+# -- the contract ------------------------------------------------------------------
+
+
+class PaymentProviderPlugin(BasePlugin):
+    """Base class for payment provider plugins (Stripe, PayPal, ...).
+
+    Implement the five abstract methods of the original design; add ``capture_payment``,
+    ``cancel_payment`` and ``get_payment`` if the provider supports them, declare what it
+    supports in :attr:`capabilities`, and state its currency deviations in
+    :attr:`currency_rules`. Accept ``idempotency_key`` (and ``manual_capture`` on
+    ``create_payment_intent``) as keywords to forward them to the provider.
+
+    ``transaction_id`` conventions: ``create_payment_intent`` returns the id that
+    ``process_payment`` takes; the ``transaction_id`` of a completed or authorized result is
+    what ``capture_payment``, ``cancel_payment``, ``refund_payment`` and ``get_payment`` take.
+    """
+
+    #: What this provider supports; the original design's refunds and webhooks by default.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.REFUNDS, Capability.PARTIAL_REFUNDS, Capability.WEBHOOKS}
+    )
+    #: Exponent and divisibility overrides where the provider's API differs from ISO 4217.
+    currency_rules: ClassVar[CurrencyRules] = ISO_4217_RULES
+    #: Header carrying the signature for the default :meth:`verify_webhook_request`
+    #: (e.g. ``"Stripe-Signature"``); ``None`` when a provider overrides that method.
+    webhook_signature_header: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _OPERATIONS:
+            impl = cls.__dict__.get(name)
+            if callable(impl) and not getattr(impl, _GUARD_MARK, False):
+                contract = inspect.signature(getattr(PaymentProviderPlugin, name))
+                setattr(cls, name, _guard_operation(name, impl, contract))
+        for name in _VERIFIERS:
+            impl = cls.__dict__.get(name)
+            if callable(impl) and not getattr(impl, _GUARD_MARK, False):
+                setattr(cls, name, _guard_verifier(name, impl))
+
+    # -- the original design's five operations ----------------------------------
+
+    @abstractmethod
+    def create_payment_intent(
+        self,
+        amount: Decimal,
+        currency: str,
+        subscription_id: UUID,
+        user_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        manual_capture: bool = False,
+    ) -> PaymentResult:
+        """Create a payment (intent, order, session) for ``amount`` of ``currency``.
+
+        ``amount`` is a ``Decimal`` in major units (``Decimal("10.50")``); it must be
+        positive and exact for the currency under :attr:`currency_rules`, otherwise
+        :class:`MoneyError` is raised before the provider is called. With
+        ``manual_capture=True`` the payment is only authorized by ``process_payment``.
+        """
+
+    @abstractmethod
+    def process_payment(
+        self,
+        payment_intent_id: str,
+        payment_method: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> PaymentResult:
+        """Confirm the payment with ``payment_method`` (status ``COMPLETED`` or ``AUTHORIZED``)."""
+
+    @abstractmethod
+    def refund_payment(
+        self,
+        transaction_id: str,
+        amount: Decimal | Money | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> PaymentResult:
+        """Refund ``amount`` (``None``: everything not yet refunded) of a completed payment.
+
+        A ``Decimal`` amount is in the payment's currency (see :meth:`resolve_amount`).
+        """
+
+    @abstractmethod
+    def verify_webhook(self, payload: bytes, signature: str) -> bool:
+        """Whether ``signature`` (one header value) is valid for the raw ``payload``."""
+
+    @abstractmethod
+    def handle_webhook(self, payload: dict[str, Any]) -> None:
+        """Act on a verified, parsed webhook; usually ``self.dispatch_webhook_events(payload)``."""
+
+    # -- extensions -------------------------------------------------------------
+
+    def capture_payment(
+        self,
+        transaction_id: str,
+        amount: Decimal | Money | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> PaymentResult:
+        """Capture an ``AUTHORIZED`` payment, all of it or ``amount``."""
+        raise self._unsupported("capture_payment")
+
+    def cancel_payment(
+        self, transaction_id: str, *, idempotency_key: str | None = None
+    ) -> PaymentResult:
+        """Cancel (void) a payment that is not completed yet."""
+        raise self._unsupported("cancel_payment")
+
+    def get_payment(self, transaction_id: str) -> PaymentResult:
+        """The provider's current view of a payment (reconcile after a timeout)."""
+        raise self._unsupported("get_payment")
+
+    def supports(self, capability: Capability) -> bool:
+        """Whether this provider declares ``capability``."""
+        return capability in self.capabilities
+
+    # -- error mapping ----------------------------------------------------------
+
+    def result_from_exception(self, exc: Exception, *, operation: str) -> PaymentResult:
+        """Turn an exception raised by an operation into a failed result.
+
+        Providers override this to map their SDK's errors to :class:`PaymentErrorCode`
+        and keep request ids in ``metadata``; call ``super()`` for the generic cases.
+        """
+        if isinstance(exc, TimeoutError):
+            code = PaymentErrorCode.TIMEOUT
+        elif isinstance(exc, ConnectionError):
+            code = PaymentErrorCode.PROVIDER_UNAVAILABLE
+        else:
+            code = PaymentErrorCode.PROVIDER_ERROR
+        return PaymentResult.failure(code, f"{type(exc).__name__}: {exc}")
+
+    def _result_for(self, operation: str, exc: Exception) -> PaymentResult:
+        provider = self._plugin_name()
+        try:
+            result = self.result_from_exception(exc, operation=operation)
+        except Exception:  # the mapping itself must not let anything escape
+            logger.exception("payment provider %r: result_from_exception failed", provider)
+            result = PaymentResult.failure(
+                PaymentErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"
+            )
+        if result.error_code is None:
+            result.error_code = PaymentErrorCode.PROVIDER_ERROR
+        if result.error_message is None:
+            result.error_message = f"{type(exc).__name__}: {exc}"
+        result.success = False
+        # An unclassified failure is a bug to look at (with traceback); a decline or a
+        # rate limit is business as usual.
+        unclassified = result.error_code is PaymentErrorCode.PROVIDER_ERROR
+        logger.log(
+            logging.WARNING if unclassified else logging.INFO,
+            "payment provider %r: %s failed (%s): %s",
+            provider,
+            operation,
+            result.error_code.value,
+            result.error_message,
+            exc_info=exc if unclassified else None,
+        )
+        return result
+
+    # -- money helpers ----------------------------------------------------------
+
+    def money(self, amount: Decimal | int | str, currency: str) -> Money:
+        """``Money(amount, currency)``, checked to be positive and exact for this provider."""
+        value = Money(amount, currency).require_positive("charge amount")
+        value.to_minor_units(self.currency_rules)
+        return value
+
+    def resolve_amount(self, transaction_id: str, amount: Decimal | Money | None) -> Money | None:
+        """The refund or capture ``amount`` as :class:`Money`.
+
+        A bare ``Decimal`` (the original design's refund signature) carries no currency:
+        it is taken from :meth:`get_payment`. Providers whose API needs the currency call
+        this; ``None`` stays ``None``.
+        """
+        if amount is None or isinstance(amount, Money):
+            return amount
+        current = self.get_payment(transaction_id)
+        if current.currency is None:
+            raise MoneyError(
+                f"Cannot refund {amount} on {transaction_id!r}: the payment's currency is "
+                f"unknown ({current.error_message or 'no currency reported'}); pass Money"
+            )
+        return self.money(amount, current.currency)
+
+    # -- the guard's checks -----------------------------------------------------
+
+    def _unsupported(self, operation: str) -> UnsupportedOperationError:
+        provider = self._plugin_name()
+        return UnsupportedOperationError(
+            f"Payment provider {provider!r} does not support {operation} "
+            f"(capabilities: {', '.join(sorted(self.capabilities)) or 'none'})",
+            plugin_name=provider,
+            operation=operation,
+        )
+
+    def _check_call(self, name: str, spec: _Operation, arguments: Mapping[str, Any]) -> None:
+        if spec.capability is not None and spec.capability not in self.capabilities:
+            raise self._unsupported(name)
+        if arguments.get("manual_capture") and Capability.MANUAL_CAPTURE not in self.capabilities:
+            raise self._unsupported(f"{name}(manual_capture=True)")
+        if spec.money_argument is None:
+            return
+        amount: Any = arguments.get(spec.money_argument)
+        if name == "create_payment_intent":
+            self.money(amount, arguments["currency"])
+        elif amount is not None:
+            if name == "refund_payment" and Capability.PARTIAL_REFUNDS not in self.capabilities:
+                raise self._unsupported("refund_payment(amount)")
+            if name == "capture_payment" and Capability.PARTIAL_CAPTURE not in self.capabilities:
+                raise self._unsupported("capture_payment(amount)")
+            if isinstance(amount, Money):
+                self.money(amount.amount, amount.currency)
+            elif _to_decimal(amount) <= 0:
+                raise MoneyError(f"{name} amount must be positive, got {amount!r}")
+
+    # -- events -----------------------------------------------------------------
+
+    def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> Sequence[PaymentEventData]:
+        """Translate a verified, parsed webhook into standard payment events.
+
+        Pure (no I/O, no dispatch). Return an empty sequence for event types the provider
+        does not map; amounts in the payloads are ISO 4217 minor units.
+        """
+        return ()
+
+    def dispatch_payment_event(self, data: PaymentEventData) -> Event:
+        """Dispatch one standard event through :attr:`event_dispatcher` and return it.
+
+        Dispatched strictly: if a listener fails (say, activating the subscription), the
+        failure propagates out of :meth:`handle_webhook`, so the delivery is answered with
+        an error and the provider redelivers it instead of the payment being lost.
+        """
+        return self.event_dispatcher.dispatch(data.to_event(), strict=True)
+
+    def dispatch_webhook_events(self, payload: Mapping[str, Any]) -> list[Event]:
+        """Translate ``payload`` and dispatch each standard event; what ``handle_webhook`` calls."""
+        events = list(self.payment_events_from_webhook(payload))
+        if not events:
+            logger.debug(
+                "payment provider %r: webhook type %r emits no standard event",
+                self._plugin_name(),
+                payload.get("type", payload.get("event_type")),
+            )
+        return [self.dispatch_payment_event(data) for data in events]
+
+    # -- webhooks ---------------------------------------------------------------
+
+    def verify_webhook_request(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether a delivery (all request headers, raw body) is authentic and fresh.
+
+        The default reads :attr:`webhook_signature_header` and calls :meth:`verify_webhook`;
+        providers that sign with several headers override this.
+        """
+        name = self.webhook_signature_header
+        if name is None:
+            return False
+        signature = header_value(headers, name)
+        if signature is None:
+            return False
+        return self.verify_webhook(body, signature)
+
+    def parse_webhook(self, body: bytes) -> dict[str, Any]:
+        """Parse a verified body into a JSON object; :class:`WebhookPayloadError` otherwise."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WebhookPayloadError(
+                f"Webhook body for {self._plugin_name()!r} is not JSON: {exc}",
+                plugin_name=self._plugin_name(),
+            ) from None
+        if not isinstance(payload, dict):
+            raise WebhookPayloadError(
+                f"Webhook body for {self._plugin_name()!r} is not a JSON object",
+                plugin_name=self._plugin_name(),
+            )
+        return payload
+
+    def webhook_event_id(self, payload: Mapping[str, Any]) -> str | None:
+        """The provider's id of this webhook event (used to deduplicate deliveries)."""
+        event_id = payload.get("id")
+        return event_id if isinstance(event_id, str) and event_id else None
+
+    @final
+    def process_webhook(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        """Verify, parse and handle one delivery; returns the parsed payload.
+
+        Raises :class:`WebhookVerificationError` (answer 401) or
+        :class:`WebhookPayloadError` (answer 400). Exceptions from :meth:`handle_webhook`
+        propagate so the delivery can be retried.
+        """
+        if Capability.WEBHOOKS not in self.capabilities:
+            raise self._unsupported("process_webhook")
+        if not self.verify_webhook_request(headers, body):
+            name = self._plugin_name()
+            logger.warning("payment provider %r: webhook signature rejected", name)
+            raise WebhookVerificationError(
+                f"Webhook for {name!r} failed signature verification", plugin_name=name
+            )
+        payload = self.parse_webhook(body)
+        self.handle_webhook(payload)
+        return payload

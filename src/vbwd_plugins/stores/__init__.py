@@ -1,0 +1,32 @@
+"""State stores: where plugin status and (sealed) configuration persist.
+
+:class:`SQLiteStateStore` is the embedded default; :class:`PostgresStateStore` (extra
+``vbwd-plugins[postgres]``) serves several workers or machines. Both implement
+:class:`StateStore`; :func:`open_store` picks one from a URL.
+"""
+
+from __future__ import annotations
+
+from ._base import PluginRecord as PluginRecord
+from ._base import StateStore as StateStore
+from .postgres import PostgresStateStore as PostgresStateStore
+from .sqlite import SQLiteStateStore as SQLiteStateStore
+
+__all__ = ["PluginRecord", "PostgresStateStore", "SQLiteStateStore", "StateStore", "open_store"]
+
+
+def open_store(url: str | None = None) -> StateStore:
+    """Open the store ``url`` names: ``postgresql://...`` or a SQLite path / ``sqlite:///path``.
+
+    ``None`` opens the default SQLite file (``$VBWD_PLUGINS_SQLITE_PATH`` or
+    ``vbwd-plugins.sqlite3``).
+    """
+    if url is None:
+        return SQLiteStateStore()
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStateStore(url)
+    if url.startswith("sqlite:///"):
+        return SQLiteStateStore(url.removeprefix("sqlite:///"))
+    if "://" in url:
+        raise ValueError(f"Unsupported store URL scheme in {url.split('://', 1)[0]!r}://...")
+    return SQLiteStateStore(url)

@@ -1,0 +1,160 @@
+"""Versioned schema migrations, applied when a store opens.
+
+Each migration runs once per database (SQLite file or PostgreSQL schema) and is recorded
+in ``vbwd_schema_migrations``. Opening is idempotent and safe when several processes open
+the same store at once: SQLite serializes them with ``BEGIN IMMEDIATE``, PostgreSQL with a
+transaction-scoped advisory lock; the whole run is one transaction either way.
+
+To change the schema, append a :class:`Migration` with the next version; never edit one
+that has shipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from vbwd_plugins._errors import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["MIGRATIONS", "Migration", "apply_postgres", "apply_sqlite", "latest_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step; PostgreSQL statements name the schema as ``{schema}``."""
+
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        1,
+        "plugin_config table",
+        sqlite=(
+            """
+            CREATE TABLE plugin_config (
+                id TEXT PRIMARY KEY,
+                plugin_name TEXT NOT NULL UNIQUE
+                    CHECK (length(plugin_name) BETWEEN 1 AND 100),
+                status TEXT NOT NULL DEFAULT 'disabled' CHECK (length(status) <= 20),
+                config TEXT NOT NULL DEFAULT '{}',
+                enabled_at TEXT,
+                disabled_at TEXT,
+                version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX idx_plugin_config_status ON plugin_config (status)",
+        ),
+        postgres=(
+            """
+            CREATE TABLE {schema}.plugin_config (
+                id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+                plugin_name VARCHAR(100) NOT NULL UNIQUE,
+                status VARCHAR(20) NOT NULL DEFAULT 'disabled',
+                config JSONB NOT NULL DEFAULT '{{}}'::jsonb,
+                enabled_at TIMESTAMPTZ,
+                disabled_at TIMESTAMPTZ,
+                version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+                created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
+            )
+            """,
+            "CREATE INDEX idx_plugin_config_status ON {schema}.plugin_config (status)",
+        ),
+    ),
+    # Version 2 is reserved for the webhook inbox table (added by the webhooks work).
+)
+
+
+def latest_version() -> int:
+    """The schema version this release migrates to."""
+    return max(m.version for m in MIGRATIONS)
+
+
+def _too_new(where: str, found: int) -> StoreError:
+    return StoreError(
+        f"The store at {where} has schema version {found}, newer than this vbwd-plugins "
+        f"supports ({latest_version()}); upgrade vbwd-plugins"
+    )
+
+
+def apply_sqlite(conn: sqlite3.Connection, where: str) -> list[int]:
+    """Apply pending migrations to an autocommit connection; return the versions applied."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS vbwd_schema_migrations ("
+            "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        applied = {row[0] for row in conn.execute("SELECT version FROM vbwd_schema_migrations")}
+        if applied and max(applied) > latest_version():
+            raise _too_new(where, max(applied))
+        done: list[int] = []
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            for statement in migration.sqlite:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO vbwd_schema_migrations (version, description, applied_at) "
+                "VALUES (?, ?, ?)",
+                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+            )
+            done.append(migration.version)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return done
+
+
+def advisory_lock_id(schema: str) -> int:
+    """A stable signed 64-bit lock id for migrating ``schema``."""
+    digest = hashlib.blake2b(f"vbwd_plugins.migrate:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def apply_postgres(conn: psycopg.Connection[Any], schema: str) -> list[int]:
+    """Apply pending migrations to ``schema`` under an advisory lock, in one transaction."""
+    from psycopg import sql
+
+    ident = sql.Identifier(schema)
+    table = sql.Identifier(schema, "vbwd_schema_migrations")
+    done: list[int] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_id(schema),))
+        exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (version INTEGER PRIMARY KEY, "
+                "description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            ).format(table)
+        )
+        applied = {row[0] for row in conn.execute(sql.SQL("SELECT version FROM {}").format(table))}
+        if applied and max(applied) > latest_version():
+            raise _too_new(f"schema {schema!r}", max(applied))
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            for statement in migration.postgres:
+                conn.execute(sql.SQL(statement).format(schema=ident))
+            conn.execute(
+                sql.SQL("INSERT INTO {} (version, description) VALUES (%s, %s)").format(table),
+                (migration.version, migration.description),
+            )
+            done.append(migration.version)
+    return done

@@ -1,0 +1,46 @@
+"""Testing tools for hosts and provider authors.
+
+* :class:`MockPaymentPlugin`: a scriptable in-memory payment provider for hosts' tests.
+* :class:`ProviderConformanceSuite` and :class:`PaymentProviderHarness`: the suite every
+  provider distribution runs (needs pytest; loaded on first use).
+* :class:`RecordingDispatcher`, :class:`WebhookDelivery`, :class:`WebhookVariant`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._mock import MockCall as MockCall
+from ._mock import MockHarness as MockHarness
+from ._mock import MockOutcome as MockOutcome
+from ._mock import MockPaymentPlugin as MockPaymentPlugin
+from ._support import RecordingDispatcher as RecordingDispatcher
+from ._support import WebhookDelivery as WebhookDelivery
+from ._support import WebhookVariant as WebhookVariant
+
+if TYPE_CHECKING:
+    from ._conformance import PaymentProviderHarness as PaymentProviderHarness
+    from ._conformance import ProviderConformanceSuite as ProviderConformanceSuite
+
+__all__ = [
+    "MockCall",
+    "MockHarness",
+    "MockOutcome",
+    "MockPaymentPlugin",
+    "PaymentProviderHarness",
+    "ProviderConformanceSuite",
+    "RecordingDispatcher",
+    "WebhookDelivery",
+    "WebhookVariant",
+]
+
+_NEEDS_PYTEST = frozenset({"PaymentProviderHarness", "ProviderConformanceSuite"})
+
+
+def __getattr__(name: str) -> Any:
+    # The suite imports pytest; importing it lazily keeps MockPaymentPlugin usable without.
+    if name in _NEEDS_PYTEST:
+        from . import _conformance
+
+        return getattr(_conformance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

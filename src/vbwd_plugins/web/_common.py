@@ -1,0 +1,140 @@
+"""What the web adapters share: the JSON response, the webhook seam, authorization, limits.
+
+Everything here is framework-neutral; ``flask.py`` and ``asgi.py`` only translate requests
+and responses.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "AdminResponse",
+    "HasHeaders",
+    "ResponseLike",
+    "WebhookHandler",
+    "admin_disabled",
+    "authorization_failed",
+    "bearer_token",
+    "payload_too_large",
+    "refusal",
+    "unauthorized",
+]
+
+logger = logging.getLogger("vbwd_plugins.web")
+
+#: Largest request body the adapters read (1 MiB): provider webhooks are a few KB.
+DEFAULT_MAX_BODY: Final = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AdminResponse:
+    """An HTTP answer of the admin API: status, JSON body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ResponseLike(Protocol):
+    """Anything with an HTTP ``status`` and a JSON-able ``body`` (``WebhookResponse`` is)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> Mapping[str, Any]: ...
+
+
+class WebhookHandler(Protocol):
+    """The webhook pipeline as the adapters see it (:class:`vbwd_plugins.WebhookProcessor`)."""
+
+    def process(
+        self,
+        provider: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        remote_addr: str | None = None,
+    ) -> ResponseLike: ...
+
+
+class HasHeaders(Protocol):
+    """A request object with case-insensitive ``headers`` (Flask's and Starlette's both are)."""
+
+    @property
+    def headers(self) -> Any: ...
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> AdminResponse:
+    return AdminResponse(status, {"error": code, "message": message, **extra})
+
+
+def admin_disabled() -> AdminResponse:
+    """403: the host configured no authorization check, so the admin API stays closed."""
+    return _error(
+        403,
+        "admin_disabled",
+        "The plugin admin API is disabled: the host configured no authorization check "
+        "(pass authorize=... when mounting it)",
+    )
+
+
+def unauthorized() -> AdminResponse:
+    """401: the host's authorization check refused the request."""
+    return AdminResponse(
+        401,
+        {"error": "unauthorized", "message": "Not authorized to use the plugin admin API"},
+        {"WWW-Authenticate": "Bearer"},
+    )
+
+
+def authorization_failed() -> AdminResponse:
+    """500: the host's authorization check raised (logged; the request is refused)."""
+    return _error(
+        500, "authorization_failed", "The authorization check failed; the request was refused"
+    )
+
+
+def payload_too_large(limit: int) -> AdminResponse:
+    """413: the body is larger than the adapter accepts."""
+    return _error(413, "payload_too_large", f"Request body larger than {limit} bytes")
+
+
+def refusal(authorize: Callable[[Any], bool] | None, request: object) -> AdminResponse | None:
+    """Run the host's check: ``None`` when the request may proceed, else the refusal.
+
+    No check configured -> 403; the check returns false -> 401; it raises -> 500 (fail
+    closed, logged with the traceback).
+    """
+    if authorize is None:
+        return admin_disabled()
+    try:
+        allowed = authorize(request)
+    except Exception:
+        logger.exception("Plugin admin API: the authorization check raised; request refused")
+        return authorization_failed()
+    return None if allowed is True else unauthorized()
+
+
+def bearer_token(token: str) -> Callable[[HasHeaders], bool]:
+    """An ``authorize`` check accepting ``Authorization: Bearer <token>`` (constant time).
+
+    Works with Flask and Starlette requests alike. An empty ``token`` is refused here, so
+    a missing environment variable can never open the admin API.
+    """
+    if not token:
+        raise ValueError("bearer_token() needs a non-empty token")
+    expected = f"Bearer {token}".encode()
+
+    def check(request: HasHeaders) -> bool:
+        given = request.headers.get("Authorization") or ""
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected)
+
+    check.__name__ = "bearer_token_check"
+    return check

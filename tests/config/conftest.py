@@ -1,0 +1,32 @@
+"""Fixtures for configuration and secrets tests: a schema plugin and secret boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.config._models import PayPlugin
+from vbwd_plugins._secrets import FernetSecretBox
+
+
+@pytest.fixture
+def pay_plugin() -> Callable[..., PayPlugin]:
+    """Build :class:`PayPlugin` instances."""
+    return PayPlugin
+
+
+@pytest.fixture
+def box() -> FernetSecretBox:
+    """A box with one fresh key."""
+    return FernetSecretBox([FernetSecretBox.generate_key()])
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own VBWD_* variables out of these tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("VBWD_") and name != "VBWD_TEST_POSTGRES_DSN":
+            monkeypatch.delenv(name)
