@@ -20,7 +20,9 @@ PLUGINS = [
     str(path) for path in sorted((ROOT / "plugins").iterdir()) if (path / "pyproject.toml").exists()
 ]
 EXAMPLES = [
-    str(path) for path in sorted((ROOT / "examples").glob("*")) if (path / "pyproject.toml").exists()
+    str(path)
+    for path in sorted((ROOT / "examples").glob("*"))
+    if (path / "pyproject.toml").exists()
 ]
 SOURCES = ["src", *[f"{plugin}/src" for plugin in PLUGINS]]
 

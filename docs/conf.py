@@ -2,7 +2,7 @@
 
 project = "vbwd-plugins"
 author = "VBWD Team"
-copyright = "2026, VBWD Team"  # noqa: A001
+copyright = "2026, VBWD Team"
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}
 myst_enable_extensions = ["colon_fence", "deflist"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests._support import DistFactory, SimplePlugin
+from tests.stores._support import StoreTarget, drop_schema, make_target
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -54,3 +58,29 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DistF
     yield factory
     for module in created_modules:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own VBWD_* variables out of the tests."""
+    for name in list(os.environ):
+        if name.startswith("VBWD_") and name != "VBWD_TEST_POSTGRES_DSN":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def spawn_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``tests.*`` importable in spawned children (they inherit ``sys.path``)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarget]:
+    """A fresh database, once per store implementation (PostgreSQL: its own schema, dropped)."""
+    made = make_target(request.param, tmp_path)
+    try:
+        yield made
+    finally:
+        if made.kind == "postgres":
+            assert made.dsn is not None and made.schema is not None
+            drop_schema(made.dsn, made.schema)

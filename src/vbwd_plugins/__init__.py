@@ -69,10 +69,16 @@ from ._plugin import PluginStatus as PluginStatus
 from ._secrets import FernetSecretBox as FernetSecretBox
 from ._secrets import SecretBox as SecretBox
 from ._serialization import register_event_enum as register_event_enum
+from ._webhooks import WebhookProcessor as WebhookProcessor
+from ._webhooks import WebhookResponse as WebhookResponse
+from .stores import InboxClaim as InboxClaim
+from .stores import InboxRecord as InboxRecord
+from .stores import InboxStatus as InboxStatus
 from .stores import PluginRecord as PluginRecord
 from .stores import PostgresStateStore as PostgresStateStore
 from .stores import SQLiteStateStore as SQLiteStateStore
 from .stores import StateStore as StateStore
+from .stores import WebhookInbox as WebhookInbox
 
 __version__ = "0.1.0"
 
@@ -99,6 +105,9 @@ __all__ = [
     "EventPriority",
     "EventSerializationError",
     "FernetSecretBox",
+    "InboxClaim",
+    "InboxRecord",
+    "InboxStatus",
     "InvalidListenerError",
     "InvalidMetadataError",
     "ListenerFailure",
@@ -142,7 +151,10 @@ __all__ = [
     "StoreError",
     "UnsupportedOperationError",
     "WebhookError",
+    "WebhookInbox",
     "WebhookPayloadError",
+    "WebhookProcessor",
+    "WebhookResponse",
     "WebhookVerificationError",
     "currency_exponent",
     "header_value",

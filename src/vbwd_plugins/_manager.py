@@ -49,6 +49,9 @@ __all__ = ["MISSING", "LoadReport", "PluginInfo", "PluginManager"]
 
 logger = logging.getLogger(__name__)
 
+#: Statuses in which a plugin holds a configuration of its own.
+_CONFIGURED = frozenset({PluginStatus.INITIALIZED, PluginStatus.ENABLED, PluginStatus.DISABLED})
+
 #: Listing status of a plugin the store records but no installed distribution provides.
 MISSING = "missing"
 
@@ -528,16 +531,20 @@ class PluginManager:
     def get_public_config(self, name: str) -> dict[str, Any]:
         """``name``'s configuration for display: JSON-safe, every secret masked.
 
-        Works for plugins only recorded in the store (not installed) as well.
+        The plugin's own configuration once it is initialized; otherwise what the store
+        records (a plugin may be registered but not initialized yet, not imported, or not
+        installed at all); ``{}`` for a known plugin with no configuration anywhere.
         """
         with self._lock:
             plugin = self._plugins.get(name)
-            if plugin is not None:
+            if plugin is not None and plugin.status in _CONFIGURED:
                 return public_config(plugin.config)
             record = self._sync.store.get(name) if self._sync is not None else None
-            if record is None:
+            if record is not None:
+                return public_config(record.config)
+            if plugin is None and name not in self._discovered:
                 raise PluginNotFoundError(f"Plugin '{name}' not found", plugin_name=name)
-            return public_config(record.config)
+            return {}
 
     def _writer(self) -> PluginStateSync | None:
         """The store sync when this operation must be written through, else ``None``."""

@@ -18,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
 
-from ._config import is_config_schema, validate_config
+from ._config import env_config, is_config_schema, validate_config
 from ._errors import (
     ConfigValidationError,
     InvalidMetadataError,
@@ -221,8 +221,16 @@ class BasePlugin(ABC):
         schema = type(self).config_schema
         if is_config_schema(schema):
             self._check("initialize")  # an illegal transition wins over a bad config
-            if config or previous_model is None:
-                new_model = validate_config(self._plugin_name(), schema, config or {})
+            name = self._plugin_name()
+            env = env_config(name, schema)  # VBWD_<PLUGIN>_<FIELD> wins over what is given
+            if config or previous_model is None or env:
+                if config:
+                    base = dict(config)
+                elif previous_model is not None:
+                    base = previous_model.model_dump(by_alias=True)
+                else:
+                    base = {}
+                new_model = validate_config(name, schema, {**base, **env})
             else:
                 new_model = previous_model
             new = new_model.model_dump()

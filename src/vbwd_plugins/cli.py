@@ -1,74 +1,70 @@
-"""The ``vbwd-plugins`` command: inspect installed plugins from a shell."""
+"""The ``vbwd-plugins`` command: inspect and manage plugins, the webhook inbox and keys.
+
+State lives in a store, chosen by ``--store``, else ``$VBWD_PLUGINS_STORE``, else the
+SQLite file ``$VBWD_PLUGINS_SQLITE_PATH`` or ``./vbwd-plugins.sqlite3``. A
+``postgresql://`` URL selects PostgreSQL (schema ``--pg-schema``). Read-only commands
+never create the SQLite file. Every change goes through :class:`PluginManager`, which
+restores the recorded state first (``start()``) and writes through to the store.
+
+Errors print one line (``error: ...``) and exit 1; ``-vv`` adds tracebacks.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
-from ._discovery import DEFAULT_GROUP, DiscoveryState
+from ._cli._common import (
+    DEFAULT_SQLITE_PATH,
+    ENV_ADMIN_TOKEN,
+    ENV_PG_SCHEMA,
+    ENV_SQLITE_PATH,
+    ENV_STORE,
+    CLIError,
+    err,
+    store_location,
+)
+from ._cli._ops import (
+    cmd_inbox_list,
+    cmd_inbox_purge,
+    cmd_inbox_replay,
+    cmd_keys_generate,
+    cmd_keys_rotate,
+    cmd_serve,
+    parse_duration,
+)
+from ._cli._plugins import (
+    cmd_config_set,
+    cmd_config_show,
+    cmd_disable,
+    cmd_doctor,
+    cmd_enable,
+    cmd_list,
+    cmd_order,
+    cmd_show,
+    parse_assignment,
+)
+from ._discovery import DEFAULT_GROUP
 from ._errors import PluginError
-from ._manager import PluginManager
 
-__all__ = ["main"]
-
-
-def _load_all(manager: PluginManager, group: str) -> dict[str, str]:
-    """Discover and load every loadable plugin; return load failures by name."""
-    manager.discover(group)
-    report = manager.load_plugins()
-    return {name: str(exc) for name, exc in report.failed.items()}
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    manager = PluginManager(group=args.group)
-    failures = _load_all(manager, args.group)
-    discovered = {p.name: p for p in manager.get_discovered()}
-    rows = [("#", "NAME", "VERSION", "DISTRIBUTION", "STATUS", "DEPENDENCIES")]
-    position = 0
-    for info in manager.describe():
-        found = discovered.get(info.name)
-        if info.name in failures:
-            status = "load-error"
-        elif found is not None and found.state is not DiscoveryState.AVAILABLE:
-            status = found.state.value
-        else:
-            status = info.status
-        order = ""
-        if status not in ("load-error", "blocked", "conflict"):
-            position += 1
-            order = str(position)
-        rows.append(
-            (
-                order,
-                info.name,
-                info.version or (found.version if found else "-"),
-                info.distribution or "-",
-                status,
-                ", ".join(info.dependencies) or "-",
-            )
-        )
-    if len(rows) == 1:
-        print(f"No plugins installed in entry-point group {args.group!r}.")
-        return 0
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-    for _, message in sorted(failures.items()):
-        print(f"error: {message}", file=sys.stderr)
-    return 1 if failures else 0
+__all__ = [
+    "ENV_ADMIN_TOKEN",
+    "ENV_STORE",
+    "build_parser",
+    "main",
+    "parse_assignment",
+    "parse_duration",
+    "store_location",
+]
 
 
-def _cmd_order(args: argparse.Namespace) -> int:
-    manager = PluginManager(group=args.group)
-    failures = _load_all(manager, args.group)
-    for name in manager.dependency_order():
-        print(name)
-    for message in failures.values():
-        print(f"error: {message}", file=sys.stderr)
-    return 1 if failures else 0
+# -- parser and entry point ------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,24 +75,167 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--group", default=DEFAULT_GROUP, help="entry-point group (default: %(default)s)"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "list", help="installed plugins: version, distribution, status, dependency order"
-    ).set_defaults(func=_cmd_list)
-    commands.add_parser("order", help="start order of the installed plugins").set_defaults(
-        func=_cmd_order
+    parser.add_argument(
+        "--store",
+        help=f"SQLite path or postgresql:// URL (default: ${ENV_STORE}, "
+        f"${ENV_SQLITE_PATH}, or ./{DEFAULT_SQLITE_PATH})",
     )
+    parser.add_argument(
+        "--pg-schema",
+        default=os.environ.get(ENV_PG_SCHEMA, "vbwd_plugins"),
+        help="PostgreSQL schema of the store (default: $VBWD_PLUGINS_PG_SCHEMA or %(default)s)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv: with tracebacks)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> Any:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    def json_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print JSON")
+
+    json_flag(
+        command(
+            "list", cmd_list, "installed plugins: version, distribution, status, dependency order"
+        )
+    )
+    command("order", cmd_order, "start order of the installed plugins")
+    show = command("show", cmd_show, "one plugin: metadata, status and configuration (masked)")
+    show.add_argument("name")
+    json_flag(show)
+    enable = command("enable", cmd_enable, "enable a plugin (its dependencies must be enabled)")
+    enable.add_argument("name")
+    enable.add_argument(
+        "--with-dependencies", action="store_true", help="enable its dependencies first"
+    )
+    disable = command("disable", cmd_disable, "disable a plugin (refused while others need it)")
+    disable.add_argument("name")
+    disable.add_argument("--cascade", action="store_true", help="disable its dependents first")
+
+    config = commands.add_parser("config", help="show or change a plugin's configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_show = config_commands.add_parser("show", help="configuration, secrets masked")
+    config_show.set_defaults(func=cmd_config_show)
+    config_show.add_argument("name")
+    json_flag(config_show)
+    config_set = config_commands.add_parser(
+        "set",
+        help="validate and store configuration (secrets encrypted)",
+        description="key=value sets a string, key:=json any JSON value, key=@file the text "
+        "of a file (key=@- reads stdin; keeps secrets out of the shell history).",
+    )
+    config_set.set_defaults(func=cmd_config_set)
+    config_set.add_argument("name")
+    config_set.add_argument("assignments", nargs="+", metavar="key=value")
+    config_set.add_argument(
+        "--replace", action="store_true", help="replace the whole configuration"
+    )
+
+    command(
+        "doctor",
+        cmd_doctor,
+        "check plugins load, metadata, dependencies, name conflicts and stored secrets",
+    )
+
+    inbox = commands.add_parser("inbox", help="the webhook inbox: list, replay, purge")
+    inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
+    inbox_list = inbox_commands.add_parser("list", help="received webhook events, newest first")
+    inbox_list.set_defaults(func=cmd_inbox_list)
+    inbox_list.add_argument("--status", choices=["processing", "processed", "failed"])
+    inbox_list.add_argument("--provider")
+    inbox_list.add_argument("--limit", type=int, default=50)
+    json_flag(inbox_list)
+    replay = inbox_commands.add_parser("replay", help="handle failed events again")
+    replay.set_defaults(func=cmd_inbox_replay)
+    replay.add_argument("provider", nargs="?")
+    replay.add_argument("event_ids", nargs="*", metavar="EVENT_ID")
+    replay.add_argument("--failed", action="store_true", help="every failed event")
+    replay.add_argument("--limit", type=int, default=1000)
+    purge = inbox_commands.add_parser("purge", help="delete old processed events")
+    purge.set_defaults(func=cmd_inbox_purge)
+    purge.add_argument(
+        "--older-than", type=parse_duration, required=True, help="age such as 30d, 12h"
+    )
+
+    keys = commands.add_parser("keys", help="encryption keys of stored secrets")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_commands.add_parser(
+        "rotate", help="re-encrypt stored secrets with the first key of VBWD_PLUGINS_SECRET_KEYS"
+    ).set_defaults(func=cmd_keys_rotate)
+    keys_commands.add_parser("generate", help="print a new key").set_defaults(
+        func=cmd_keys_generate
+    )
+
+    serve = command("serve", cmd_serve, "serve the admin API and webhook routes over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument("--admin-prefix", default="/admin/plugins")
+    serve.add_argument("--webhook-prefix", default="/webhooks")
     return parser
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as one ``level: message`` line on the current ``sys.stderr``."""
+
+    def __init__(self, level: int, tracebacks: bool) -> None:
+        super().__init__(level)
+        self.tracebacks = tracebacks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = f"{record.levelname.lower()}: {record.getMessage()}"
+            if self.tracebacks and record.exc_info and record.exc_info[1] is not None:
+                line += "\n" + "".join(traceback.format_exception(record.exc_info[1])).rstrip()
+            err(line)
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+@contextmanager
+def _logging(args: argparse.Namespace) -> Iterator[None]:
+    """Show library logs on stderr: from -v on, or warnings while serving."""
+    if args.verbose >= 2:
+        level = logging.DEBUG
+    elif args.verbose == 1:
+        level = logging.INFO
+    elif args.command == "serve":
+        level = logging.WARNING
+    else:
+        level = logging.CRITICAL + 1  # the command reports what matters itself
+    root = logging.getLogger()
+    handler = _StderrHandler(level, tracebacks=args.verbose >= 2)
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(old_level or logging.WARNING, level))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vbwd-plugins`` command."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
-    except PluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        with _logging(args):
+            return int(args.func(args))
+    except (PluginError, CLIError) as exc:
+        err(f"error: {exc}")
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback (unless -vv)
+        err(f"error: unexpected {type(exc).__name__}: {exc}")
+        if args.verbose >= 2:
+            traceback.print_exc()
+        else:
+            err("(run with -vv for the traceback)")
+    return 1
 
 
 if __name__ == "__main__":

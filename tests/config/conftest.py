@@ -20,13 +20,3 @@ def pay_plugin() -> Callable[..., PayPlugin]:
 def box() -> FernetSecretBox:
     """A box with one fresh key."""
     return FernetSecretBox([FernetSecretBox.generate_key()])
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's own VBWD_* variables out of these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("VBWD_") and name != "VBWD_TEST_POSTGRES_DSN":
-            monkeypatch.delenv(name)

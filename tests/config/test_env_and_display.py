@@ -152,3 +152,22 @@ def test_public_config_of_plain_dict(box: object) -> None:
     assert view["when"] == "2024-01-02"
     assert view["obj"] == "<object>"
     assert public_config(None) == {}
+
+
+def test_environment_applies_without_a_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manager without a store still takes VBWD_<PLUGIN>_<FIELD>, over the given value."""
+    from vbwd_plugins import PluginManager
+
+    monkeypatch.setenv("VBWD_PAY_API_KEY", SECRET)
+    monkeypatch.setenv("VBWD_PAY_RETRIES", "7")
+    manager = PluginManager()
+    plugin = PayPlugin()
+    manager.register_plugin(plugin)
+    manager.initialize_plugin("pay", {"account": "acct_1", "api_key": "sk_given", "retries": 1})
+    config = plugin.config
+    assert isinstance(config, PayConfig)
+    assert config.api_key.get_secret_value() == SECRET
+    assert (config.retries, config.account) == (7, "acct_1")
+    monkeypatch.setenv("VBWD_PAY_ACCOUNT", "acct_env")
+    manager.initialize_plugin("pay")  # no config given: the current one, environment on top
+    assert plugin.config == config.model_copy(update={"account": "acct_env"})

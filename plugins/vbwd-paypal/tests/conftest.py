@@ -184,7 +184,7 @@ def paypal_amount(units: int, currency: str) -> dict[str, str]:
 
 def custom_id(subscription_id: str, user_id: str) -> str:
     """The ``custom_id`` the plugin writes."""
-    return json.dumps({"s": subscription_id, "u": user_id}, separators=(",", ":"))
+    return f"{subscription_id},{user_id}"
 
 
 def webhook_event(

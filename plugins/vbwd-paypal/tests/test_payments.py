@@ -58,7 +58,7 @@ def test_create_sends_an_order_and_returns_the_approval_link(rig: Rig) -> None:
     unit = body["purchase_units"][0]
     assert unit["amount"] == {"currency_code": "USD", "value": "10.50"}
     assert unit["description"] == "Pro plan"
-    assert json.loads(unit["custom_id"]) == {"s": str(SUB), "u": str(USER)}
+    assert unit["custom_id"] == f"{SUB},{USER}"
     assert body["payment_source"]["paypal"]["experience_context"] == {
         "return_url": "https://shop.example/ok"
     }
@@ -179,9 +179,7 @@ def test_full_refund(rig: Rig) -> None:
     assert result.amount == 1000
     assert result.metadata["capture_id"] == capture_id
     (sent,) = rig.fake.calls("POST", f"/v2/payments/captures/{capture_id}/refund")
-    assert sent.json == {
-        "custom_id": json.dumps({"s": str(SUB), "u": str(USER)}, separators=(",", ":"))
-    }
+    assert sent.json == {"custom_id": f"{SUB},{USER}"}
     assert sent.header("PayPal-Request-Id") == "refund-1"
     assert rig.plugin.get_payment(capture_id).status is PaymentStatus.REFUNDED
 
@@ -324,13 +322,19 @@ def test_overlong_idempotency_key_is_an_invalid_request(rig: Rig) -> None:
     assert rig.fake.calls() == []
 
 
-def test_custom_id_that_does_not_fit_is_an_invalid_request(rig: Rig) -> None:
-    """Ids too long for PayPal's 127-character custom_id are refused, not truncated."""
+@pytest.mark.parametrize(
+    ("subscription_id", "user_id"),
+    [("s" * 80, "u" * 80), ("sub,1", "user"), ("sub 1", "user"), ("", "user")],
+)
+def test_ids_that_cannot_travel_in_custom_id_are_an_invalid_request(
+    rig: Rig, subscription_id: str, user_id: str
+) -> None:
+    """Ids too long for custom_id (127) or outside its alphabet are refused, never mangled."""
     result = rig.plugin.create_payment_intent(
         Decimal("1.00"),
         "USD",
-        "s" * 80,
-        "u" * 80,  # type: ignore[arg-type]
+        subscription_id,  # type: ignore[arg-type]
+        user_id,  # type: ignore[arg-type]
     )
     assert result.error_code is PaymentErrorCode.INVALID_REQUEST
     assert "custom_id" in (result.error_message or "")

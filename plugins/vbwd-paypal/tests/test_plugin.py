@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from vbwd_paypal import PAYPAL_CURRENCY_RULES, PayPalConfig, PayPalPlugin
+from vbwd_paypal._webhook_events import decode_custom_id, encode_custom_id
 
 from vbwd_plugins import (
     ConfigValidationError,
@@ -204,3 +205,26 @@ def test_settings_are_the_validated_configuration(make_rig: Callable[..., Rig]) 
     rig = make_rig(timeout=3.5)
     assert rig.plugin.settings.timeout == 3.5
     assert rig.plugin.settings.client_secret.get_secret_value() == CLIENT_SECRET
+
+
+_ID = st.from_regex(r"[A-Za-z0-9_.-]{1,60}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.uuids().map(str), _ID), st.one_of(st.uuids().map(str), _ID))
+def test_custom_id_round_trips(subscription_id: str, user_id: str) -> None:
+    """Subscription and user ids come back unchanged from the custom_id written for them."""
+    encoded = encode_custom_id(subscription_id, user_id)
+    assert len(encoded) <= 127
+    assert decode_custom_id(encoded) == (subscription_id, user_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=130))
+def test_foreign_custom_ids_decode_to_nothing_or_two_ids(custom_id: str) -> None:
+    """Any custom_id decodes without error, to two plain ids or to (None, None)."""
+    subscription_id, user_id = decode_custom_id(custom_id)
+    if subscription_id is None or user_id is None:
+        assert (subscription_id, user_id) == (None, None)
+    else:
+        assert f"{subscription_id},{user_id}" == custom_id

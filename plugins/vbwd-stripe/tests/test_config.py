@@ -116,3 +116,19 @@ def test_operations_before_initialize_fail_cleanly() -> None:
     plugin = StripePlugin()
     assert plugin.get_payment("pi_1").success is False
     assert plugin.verify_webhook(b"{}", "t=1,v1=00") is False
+
+
+def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VBWD_STRIPE_API_KEY and VBWD_STRIPE_WEBHOOK_SECRET configure the plugin."""
+    from vbwd_plugins import PluginManager
+
+    monkeypatch.setenv("VBWD_STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("VBWD_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    manager = PluginManager()
+    plugin = StripePlugin()
+    manager.register_plugin(plugin)
+    manager.initialize_plugin("stripe", {"timeout": 3})
+    config = plugin.config
+    assert isinstance(config, StripeConfig)
+    assert config.api_key.get_secret_value() == KEY
+    assert config.timeout == 3

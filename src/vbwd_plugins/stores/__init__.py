@@ -2,17 +2,32 @@
 
 :class:`SQLiteStateStore` is the embedded default; :class:`PostgresStateStore` (extra
 ``vbwd-plugins[postgres]``) serves several workers or machines. Both implement
-:class:`StateStore`; :func:`open_store` picks one from a URL.
+:class:`StateStore` and the webhook inbox (:class:`WebhookInbox`); :func:`open_store` picks
+one from a URL.
 """
 
 from __future__ import annotations
 
 from ._base import PluginRecord as PluginRecord
 from ._base import StateStore as StateStore
+from ._inbox import InboxClaim as InboxClaim
+from ._inbox import InboxRecord as InboxRecord
+from ._inbox import InboxStatus as InboxStatus
+from ._inbox import WebhookInbox as WebhookInbox
 from .postgres import PostgresStateStore as PostgresStateStore
 from .sqlite import SQLiteStateStore as SQLiteStateStore
 
-__all__ = ["PluginRecord", "PostgresStateStore", "SQLiteStateStore", "StateStore", "open_store"]
+__all__ = [
+    "InboxClaim",
+    "InboxRecord",
+    "InboxStatus",
+    "PluginRecord",
+    "PostgresStateStore",
+    "SQLiteStateStore",
+    "StateStore",
+    "WebhookInbox",
+    "open_store",
+]
 
 
 def open_store(url: str | None = None) -> StateStore:

@@ -140,7 +140,9 @@ class WebhookInbox(Protocol):
 def check_purge_age(older_than: timedelta) -> None:
     """Refuse a negative age (which would purge rows processed in the future)."""
     if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-        raise StoreError(f"inbox_purge(older_than=...) must be a timedelta >= 0, got {older_than!r}")
+        raise StoreError(
+            f"inbox_purge(older_than=...) must be a timedelta >= 0, got {older_than!r}"
+        )
 
 
 def check_limit(limit: int) -> None:

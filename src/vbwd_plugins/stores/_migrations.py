@@ -73,7 +73,52 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX idx_plugin_config_status ON {schema}.plugin_config (status)",
         ),
     ),
-    # Version 2 is reserved for the webhook inbox table (added by the webhooks work).
+    Migration(
+        2,
+        "webhook_inbox table",
+        # SQLite keeps times as Unix seconds (REAL) so leases compare as numbers.
+        sqlite=(
+            """
+            CREATE TABLE webhook_inbox (
+                provider TEXT NOT NULL CHECK (length(provider) BETWEEN 1 AND 100),
+                event_id TEXT NOT NULL CHECK (length(event_id) BETWEEN 1 AND 255),
+                event_type TEXT,
+                status TEXT NOT NULL CHECK (status IN ('processing', 'processed', 'failed')),
+                payload TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+                error TEXT,
+                claim_token TEXT,
+                claimed_until REAL,
+                received_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                processed_at REAL,
+                PRIMARY KEY (provider, event_id)
+            )
+            """,
+            "CREATE INDEX idx_webhook_inbox_status ON webhook_inbox (status, updated_at)",
+        ),
+        postgres=(
+            """
+            CREATE TABLE {schema}.webhook_inbox (
+                provider VARCHAR(100) NOT NULL,
+                event_id VARCHAR(255) NOT NULL,
+                event_type TEXT,
+                status VARCHAR(20) NOT NULL
+                    CHECK (status IN ('processing', 'processed', 'failed')),
+                payload TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+                error TEXT,
+                claim_token TEXT,
+                claimed_until TIMESTAMPTZ,
+                received_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                processed_at TIMESTAMPTZ,
+                PRIMARY KEY (provider, event_id)
+            )
+            """,
+            "CREATE INDEX idx_webhook_inbox_status ON {schema}.webhook_inbox (status, updated_at)",
+        ),
+    ),
 )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from vbwd_plugins._errors import StoreError
 
 from ._base import PluginRecord, check_write, conflict, status_times, utcnow
+from ._inbox_postgres import PostgresInboxMixin
 from ._migrations import apply_postgres
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _record(row: tuple[Any, ...]) -> PluginRecord:
 
 
 @final
-class PostgresStateStore:
+class PostgresStateStore(PostgresInboxMixin):
     """A :class:`StateStore` in a PostgreSQL schema; safe across threads and processes.
 
     ``dsn`` is a libpq connection string or URL. ``schema`` is created if missing and

@@ -22,6 +22,7 @@ from typing import Any, Final, final
 from vbwd_plugins._errors import StoreError
 
 from ._base import PluginRecord, check_write, conflict, status_times, utcnow
+from ._inbox_sqlite import SQLiteInboxMixin
 from ._migrations import apply_sqlite
 
 __all__ = ["DEFAULT_SQLITE_PATH", "ENV_SQLITE_PATH", "SQLiteStateStore"]
@@ -64,7 +65,7 @@ def _record(row: tuple[Any, ...]) -> PluginRecord:
 
 
 @final
-class SQLiteStateStore:
+class SQLiteStateStore(SQLiteInboxMixin):
     """A :class:`StateStore` in a SQLite file; safe across threads and processes.
 
     ``path`` defaults to ``$VBWD_PLUGINS_SQLITE_PATH`` or ``vbwd-plugins.sqlite3``.

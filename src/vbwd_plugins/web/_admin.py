@@ -26,7 +26,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from vbwd_plugins._config import is_config_schema, merge_config, public_config, validate_config
+from vbwd_plugins._config import (
+    MASK,
+    is_config_schema,
+    merge_config,
+    validate_config,
+)
 from vbwd_plugins._errors import (
     ConfigValidationError,
     DependencyCycleError,
@@ -47,18 +52,23 @@ from vbwd_plugins._manager import PluginInfo, PluginManager
 from vbwd_plugins._plugin import BasePlugin, PluginStatus
 from vbwd_plugins._secrets import has_sealed
 
-from ._common import MASK_VALUE, AdminResponse
+from ._common import AdminResponse
 
 __all__ = ["PluginAdmin", "error_response"]
 
 logger = logging.getLogger("vbwd_plugins.web")
 
-_CONFIGURED: Final = frozenset({PluginStatus.INITIALIZED, PluginStatus.ENABLED, PluginStatus.DISABLED})
-_MUTATING: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CONFIGURED: Final = frozenset(
+    {PluginStatus.INITIALIZED, PluginStatus.ENABLED, PluginStatus.DISABLED}
+)
 
 
 class _BadRequest(Exception):
     """The request itself is malformed (400)."""
+
+
+class _NotJSON(Exception):
+    """A change was sent without a JSON content type (415)."""
 
 
 class PluginAdmin:
@@ -102,21 +112,8 @@ class PluginAdmin:
         return data
 
     def public_config(self, name: str) -> dict[str, Any]:
-        """``name``'s configuration for display, every secret masked.
-
-        The plugin's own configuration once it is initialized; otherwise what the store
-        records (a plugin may be recorded but not imported, or not installed at all).
-        """
-        plugin = self._manager.get_plugin(name)
-        if plugin is not None and plugin.status in _CONFIGURED:
-            return self._manager.get_public_config(name)
-        store = self._manager.store
-        record = store.get(name) if store is not None else None
-        if record is not None:
-            return public_config(record.config)
-        if plugin is None and not self._known(name):
-            raise PluginNotFoundError(f"Plugin '{name}' not found", plugin_name=name)
-        return {}
+        """``name``'s configuration for display, every secret masked (see the manager's)."""
+        return self._manager.get_public_config(name)
 
     def config_schema(self, name: str) -> dict[str, Any] | None:
         """The JSON schema of ``name``'s configuration (``None``: a plain dict or unknown)."""
@@ -126,7 +123,7 @@ class PluginAdmin:
             return None
         try:
             return schema.model_json_schema()
-        except Exception:  # noqa: BLE001 - an exotic field type only costs the schema
+        except Exception:  # an exotic field type only costs the schema
             logger.debug("Plugin %r: no JSON schema for its configuration", name, exc_info=True)
             return None
 
@@ -175,14 +172,15 @@ class PluginAdmin:
             plugin = self._require(name)
             current = self._current_values(name, plugin)
             given: dict[str, Any] = dict(values) if replace else {**current, **values}
+            schema = type(plugin).config_schema
+            model = schema if is_config_schema(schema) else None
+            # Masks become the current values here too (the manager does it only with a store).
+            given, _ = merge_config(name, model, stored=current, given=given)
             if plugin.status is not PluginStatus.ENABLED:
                 self._manager.initialize_plugin(name, given)
                 return self.show(name)
-            schema = type(plugin).config_schema
-            if is_config_schema(schema):
-                merged, _ = merge_config(name, schema, stored=current, given=given)
-                validate_config(name, schema, merged)  # refuse before anything stops
-                given = merged
+            if model is not None:
+                validate_config(name, model, given)  # refuse before anything stops
             before = self._enabled()
             self._manager.disable_plugin(name, cascade=True)
             stopped = [n for n in before if n not in self._enabled()]
@@ -203,15 +201,15 @@ class PluginAdmin:
         method = method.upper()
         parts = [part for part in path.split("/") if part]
         try:
-            if method in _MUTATING and not _is_json(content_type):
-                return AdminResponse(
-                    415,
-                    {
-                        "error": "unsupported_media_type",
-                        "message": "Send a JSON body with Content-Type: application/json",
-                    },
-                )
-            return self._route(method, parts, body)
+            return self._route(method, parts, body, content_type)
+        except _NotJSON:
+            return AdminResponse(
+                415,
+                {
+                    "error": "unsupported_media_type",
+                    "message": "Send a JSON body with Content-Type: application/json",
+                },
+            )
         except _BadRequest as exc:
             return AdminResponse(400, {"error": "bad_request", "message": str(exc)})
         except PluginError as exc:
@@ -222,7 +220,9 @@ class PluginAdmin:
                 500, {"error": "internal_error", "message": "Internal error (logged)"}
             )
 
-    def _route(self, method: str, parts: list[str], body: bytes) -> AdminResponse:
+    def _route(
+        self, method: str, parts: list[str], body: bytes, content_type: str | None
+    ) -> AdminResponse:
         if not parts:
             if method != "GET":
                 return _not_allowed("GET")
@@ -248,23 +248,18 @@ class PluginAdmin:
                     },
                 )
             if method in ("PUT", "PATCH"):
-                values = _json_object(body)
-                return AdminResponse(
-                    200, self.update_config(name, values, replace=method == "PUT")
-                )
+                values = _json_object(body, content_type)
+                return AdminResponse(200, self.update_config(name, values, replace=method == "PUT"))
             return _not_allowed("GET, PUT, PATCH")
         if method != "POST":
             return _not_allowed("POST")
-        options = _json_object(body)
+        options = _json_object(body, content_type)
         if action == "enable":
             flag = _flag(options, "with_dependencies")
             return AdminResponse(200, self.enable(name, with_dependencies=flag))
         return AdminResponse(200, self.disable(name, cascade=_flag(options, "cascade")))
 
     # -- internals -----------------------------------------------------------------------
-
-    def _known(self, name: str) -> bool:
-        return any(info.name == name for info in self._manager.describe())
 
     def _require(self, name: str) -> BasePlugin:
         plugin = self._manager.get_plugin(name)
@@ -284,7 +279,9 @@ class PluginAdmin:
         try:
             self._manager.enable_plugins(names)
         except PluginError:
-            logger.exception("Plugin admin API: re-enabling %s after a refused change failed", names)
+            logger.exception(
+                "Plugin admin API: re-enabling %s after a refused change failed", names
+            )
 
     def _with_dependencies(self, name: str) -> list[str]:
         """``name`` and every installed plugin it depends on, transitively."""
@@ -315,7 +312,7 @@ class PluginAdmin:
         if record is None:
             return {}
         # The manager replaces a masked field by the stored (decrypted) value.
-        return {k: MASK_VALUE if has_sealed(v) else v for k, v in record.config.items()}
+        return {k: MASK if has_sealed(v) else v for k, v in record.config.items()}
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -341,7 +338,11 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """The JSON object a change sends; only ``application/json`` is accepted (a CSRF guard:
+    a browser cannot send it cross-site without a CORS preflight)."""
+    if not _is_json(content_type):
+        raise _NotJSON
     if not body.strip():
         return {}
     try:

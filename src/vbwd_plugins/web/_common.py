@@ -10,7 +10,10 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+if TYPE_CHECKING:
+    from vbwd_plugins._manager import PluginManager
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -21,6 +24,7 @@ __all__ = [
     "admin_disabled",
     "authorization_failed",
     "bearer_token",
+    "default_processor",
     "payload_too_large",
     "refusal",
     "unauthorized",
@@ -120,6 +124,13 @@ def refusal(authorize: Callable[[Any], bool] | None, request: object) -> AdminRe
         logger.exception("Plugin admin API: the authorization check raised; request refused")
         return authorization_failed()
     return None if allowed is True else unauthorized()
+
+
+def default_processor(manager: PluginManager) -> WebhookHandler:
+    """The webhook pipeline the adapters use when the host passes none."""
+    from vbwd_plugins._webhooks import WebhookProcessor
+
+    return WebhookProcessor(manager)
 
 
 def bearer_token(token: str) -> Callable[[HasHeaders], bool]:

@@ -1,0 +1,125 @@
+"""What every command uses: output, one-line errors, and the store it works on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from vbwd_plugins._manager import PluginManager
+
+if TYPE_CHECKING:
+    from vbwd_plugins.stores._base import PluginRecord, StateStore
+
+#: Store URL or SQLite path for every command (``--store`` wins).
+ENV_STORE: Final = "VBWD_PLUGINS_STORE"
+#: Bearer token that opens the admin API of ``vbwd-plugins serve``.
+ENV_ADMIN_TOKEN: Final = "VBWD_ADMIN_TOKEN"
+#: PostgreSQL schema of the store (``--pg-schema`` wins).
+ENV_PG_SCHEMA: Final = "VBWD_PLUGINS_PG_SCHEMA"
+
+ENV_SQLITE_PATH: Final = "VBWD_PLUGINS_SQLITE_PATH"
+DEFAULT_SQLITE_PATH: Final = "vbwd-plugins.sqlite3"
+
+
+class CLIError(Exception):
+    """A problem the command reports in one line (exit status 1)."""
+
+
+def out(line: str = "") -> None:
+    """Print a line of results to stdout."""
+    print(line, flush=True)
+
+
+def err(line: str) -> None:
+    """Print a warning or error line to stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+def store_location(store: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The store a command uses: ``store``, ``$VBWD_PLUGINS_STORE``, the SQLite default."""
+    environ = os.environ if environ is None else environ
+    return store or environ.get(ENV_STORE) or environ.get(ENV_SQLITE_PATH) or DEFAULT_SQLITE_PATH
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(location: str) -> Path:
+    if location.startswith("sqlite:///"):
+        return Path(location.removeprefix("sqlite:///"))
+    if "://" in location:
+        raise CLIError(
+            f"unsupported store {location.split('://', 1)[0]}://...: use a SQLite path or "
+            "a postgresql:// URL"
+        )
+    return Path(location)
+
+
+def open_store(args: argparse.Namespace, *, create: bool) -> StateStore | None:
+    """Open the store; ``None`` when it is a SQLite file that does not exist and
+    ``create`` is false (read-only commands never create it)."""
+    location = store_location(args.store)
+    if is_postgres(location):
+        from vbwd_plugins.stores.postgres import PostgresStateStore
+
+        return PostgresStateStore(location, schema=args.pg_schema)
+    path = sqlite_path(location)
+    if not create and not path.exists():
+        return None
+    from vbwd_plugins.stores.sqlite import SQLiteStateStore
+
+    return SQLiteStateStore(path)
+
+
+def describe_store(args: argparse.Namespace) -> str:
+    location = store_location(args.store)
+    if is_postgres(location):
+        return f"PostgreSQL (schema {args.pg_schema})"
+    return f"SQLite file {str(sqlite_path(location))!r}"
+
+
+@contextmanager
+def store_of(args: argparse.Namespace, *, create: bool) -> Iterator[StateStore | None]:
+    store = open_store(args, create=create)
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
+
+
+def started(args: argparse.Namespace, store: StateStore) -> PluginManager:
+    """A manager on ``store`` with the recorded state restored; start failures are warned."""
+    manager = PluginManager(group=args.group, store=store)
+    manager.discover()
+    report = manager.start()
+    for name, exc in sorted(report.failed.items()):
+        err(f"warning: plugin {name!r} did not start: {exc}")
+    return manager
+
+
+def records_of(store: StateStore | None) -> dict[str, PluginRecord]:
+    return {} if store is None else {r.plugin_name: r for r in store.list()}
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_config(config: Mapping[str, Any], indent: str = "  ") -> None:
+    if not config:
+        out(f"{indent}(none)")
+    for key, value in config.items():
+        out(f"{indent}{key}: {json.dumps(value)}")

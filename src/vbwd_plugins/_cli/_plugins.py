@@ -1,0 +1,375 @@
+"""Plugin commands: list, order, show, enable, disable, config, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from vbwd_plugins._config import public_config
+from vbwd_plugins._discovery import DiscoveryState
+from vbwd_plugins._errors import (
+    ConfigValidationError,
+    PluginError,
+    PluginNotFoundError,
+    SecretsError,
+)
+from vbwd_plugins._manager import MISSING, PluginManager
+from vbwd_plugins._plugin import PluginStatus
+from vbwd_plugins._secrets import FernetSecretBox, has_sealed, unseal_secrets
+from vbwd_plugins.web._admin import PluginAdmin
+
+from ._common import (
+    CLIError,
+    describe_store,
+    err,
+    out,
+    print_config,
+    print_table,
+    records_of,
+    started,
+    store_of,
+)
+
+if TYPE_CHECKING:
+    from vbwd_plugins.stores._base import PluginRecord, StateStore
+
+NOT_STARTED: Final = ("load-error", "blocked", "conflict")
+
+
+# -- list, order, show -----------------------------------------------------------------------
+
+
+def _load_all(manager: PluginManager, group: str) -> dict[str, str]:
+    """Discover and load every loadable plugin; return load failures by name."""
+    manager.discover(group)
+    report = manager.load_plugins()
+    return {name: str(exc) for name, exc in report.failed.items()}
+
+
+def _rows(
+    manager: PluginManager, failures: Mapping[str, str], records: Mapping[str, PluginRecord]
+) -> list[dict[str, Any]]:
+    """One dict per plugin: installed ones in start order, then recorded-only ones."""
+    discovered = {p.name: p for p in manager.get_discovered()}
+    rows: list[dict[str, Any]] = []
+    position = 0
+    for info in manager.describe():
+        found = discovered.get(info.name)
+        if info.name in failures:
+            status = "load-error"
+        elif found is not None and found.state is not DiscoveryState.AVAILABLE:
+            status = found.state.value
+        elif info.name in records:
+            status = records[info.name].status
+        else:
+            status = info.status
+        order = None
+        if status not in NOT_STARTED:
+            position += 1
+            order = position
+        rows.append(
+            {
+                "order": order,
+                "name": info.name,
+                "version": info.version or (found.version if found else None),
+                "distribution": info.distribution,
+                "status": status,
+                "dependencies": list(info.dependencies),
+                "error": failures.get(info.name) or info.error,
+            }
+        )
+    listed = {row["name"] for row in rows}
+    for name, record in sorted(records.items()):
+        if name not in listed and record.status != PluginStatus.UNINSTALLED.value:
+            rows.append(
+                {
+                    "order": None,
+                    "name": name,
+                    "version": None,
+                    "distribution": None,
+                    "status": MISSING,
+                    "dependencies": [],
+                    "error": f"recorded as {record.status} but not installed",
+                }
+            )
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    manager = PluginManager(group=args.group)
+    failures = _load_all(manager, args.group)
+    with store_of(args, create=False) as store:
+        rows = _rows(manager, failures, records_of(store))
+    if args.json:
+        out(json.dumps(rows, indent=2))
+    elif not rows:
+        out(f"No plugins installed in entry-point group {args.group!r}.")
+        return 0
+    else:
+        table = [("#", "NAME", "VERSION", "DISTRIBUTION", "STATUS", "DEPENDENCIES")]
+        for row in rows:
+            table.append(
+                (
+                    "" if row["order"] is None else str(row["order"]),
+                    row["name"],
+                    row["version"] or "-",
+                    row["distribution"] or "-",
+                    row["status"],
+                    ", ".join(row["dependencies"]) or "-",
+                )
+            )
+        print_table(table)
+    for _, message in sorted(failures.items()):
+        err(f"error: {message}")
+    return 1 if failures else 0
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    manager = PluginManager(group=args.group)
+    failures = _load_all(manager, args.group)
+    for name in manager.dependency_order():
+        out(name)
+    for message in failures.values():
+        err(f"error: {message}")
+    return 1 if failures else 0
+
+
+def _plugin_view(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """Everything ``show`` prints about ``name``; read-only (nothing is started)."""
+    manager = PluginManager(group=args.group)
+    manager.discover(args.group)
+    error: str | None = None
+    if any(p.name == name for p in manager.get_discovered()):
+        try:
+            manager.load_plugin(name)
+        except PluginError as exc:
+            error = str(exc)
+    with store_of(args, create=False) as store:
+        records = records_of(store)
+    rows = {row["name"]: row for row in _rows(manager, {name: error} if error else {}, records)}
+    if name not in rows:
+        raise PluginNotFoundError(
+            f"Plugin '{name}' not found: not installed in group {args.group!r} and not recorded "
+            "in the store",
+            plugin_name=name,
+        )
+    view = dict(rows[name])
+    del view["order"]
+    plugin = manager.get_plugin(name)
+    if plugin is not None:
+        view["author"] = plugin.metadata.author
+        view["description"] = plugin.metadata.description
+    record = records.get(name)
+    view["config"] = public_config(record.config) if record is not None else {}
+    view["recorded"] = record is not None
+    return view
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    view = _plugin_view(args, args.name)
+    if args.json:
+        out(json.dumps(view, indent=2))
+        return 0
+    status = view["status"] + ("" if view["recorded"] else " (not recorded in the store)")
+    for label, value in (
+        ("name", view["name"]),
+        ("version", view["version"] or "-"),
+        ("distribution", view["distribution"] or "-"),
+        ("status", status),
+        ("dependencies", ", ".join(view["dependencies"]) or "-"),
+        ("description", view.get("description") or "-"),
+        ("author", view.get("author") or "-"),
+    ):
+        out(f"{label + ':':14}{value}")
+    if view["error"]:
+        out(f"{'error:':14}{view['error']}")
+    out("config:")
+    print_config(view["config"])
+    return 0
+
+
+# -- enable, disable, config -----------------------------------------------------------------
+
+
+def _admin(args: argparse.Namespace, store: StateStore) -> PluginAdmin:
+    """Admin operations on a started manager (the same code the admin API runs)."""
+    return PluginAdmin(started(args, store))
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    with store_of(args, create=True) as store:
+        assert store is not None
+        try:
+            result = _admin(args, store).enable(args.name, with_dependencies=args.with_dependencies)
+        except ConfigValidationError as exc:
+            raise CLIError(
+                f"{exc} (configure it first: vbwd-plugins config set {exc.plugin_name} "
+                "key=value ...)"
+            ) from None
+    if result["enabled"]:
+        out(f"Enabled: {', '.join(result['enabled'])}")
+    else:
+        out(f"Plugin {args.name!r} is already enabled.")
+    return 0
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    with store_of(args, create=True) as store:
+        assert store is not None
+        result = _admin(args, store).disable(args.name, cascade=args.cascade)
+    if result["disabled"]:
+        out(f"Disabled: {', '.join(result['disabled'])}")
+    else:
+        out(f"Plugin {args.name!r} is not enabled (status: {result['plugin']['status']}).")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    view = _plugin_view(args, args.name)
+    if args.json:
+        out(json.dumps(view["config"], indent=2))
+    else:
+        print_config(view["config"], indent="")
+    return 0
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` (a string), ``key:=json`` (any JSON value), ``key=@file`` / ``key=@-``
+    (the file's or stdin's text, one trailing newline removed)."""
+    match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_.-]*)(:?=)(.*)", text, flags=re.DOTALL)
+    if match is None:
+        raise CLIError(f"expected key=value or key:=json, got {text.split('=', 1)[0]!r}...")
+    key, operator, raw = match.groups()
+    if operator == ":=":
+        try:
+            return key, json.loads(raw)
+        except ValueError:
+            raise CLIError(f"the value of {key!r} is not valid JSON (key:=json)") from None
+    if raw.startswith("@"):
+        source = raw[1:]
+        try:
+            content = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+        except OSError as exc:
+            raise CLIError(
+                f"cannot read the value of {key!r} from {source!r}: {exc.strerror}"
+            ) from None
+        return key, content.removesuffix("\n")
+    return key, raw
+
+
+def cmd_config_set(args: argparse.Namespace) -> int:
+    values = dict(parse_assignment(item) for item in args.assignments)
+    with store_of(args, create=True) as store:
+        assert store is not None
+        shown = _admin(args, store).update_config(args.name, values, replace=args.replace)
+    out(f"Configuration of {args.name!r} saved ({shown['status']}):")
+    print_config(shown["config"])
+    return 0
+
+
+# -- doctor ----------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    problems = 0
+
+    def report(level: str, message: str) -> None:
+        nonlocal problems
+        problems += level == "error"
+        out(f"{level:5}  {message}")
+
+    manager = PluginManager(group=args.group)
+    found = manager.discover(args.group)
+    if not found:
+        report("ok", f"no plugins installed in entry-point group {args.group!r}")
+    for plugin in found:
+        if plugin.state is DiscoveryState.CONFLICT:
+            others = ", ".join(plugin.conflicts_with)
+            report(
+                "error",
+                f"{plugin.name}: name claimed by {plugin.distribution} and {others}; "
+                "uninstall all but one",
+            )
+        elif plugin.state is DiscoveryState.BLOCKED:
+            report("warn", f"{plugin.name}: blocked by the host's policy")
+    failures = manager.load_plugins()
+    for name, exc in sorted(failures.failed.items()):
+        report("error", f"{name}: {exc}")
+    for name in failures.loaded:
+        meta = manager.get_metadata(name)
+        dist = next((p for p in found if p.name == name), None)
+        where = f" ({dist.distribution} {dist.version})" if dist else ""
+        report("ok", f"{name} {meta.version}{where}: loads, metadata valid")
+    _doctor_dependencies(manager, report)
+    with store_of(args, create=False) as store:
+        if store is None:
+            report("ok", f"no store yet at {describe_store(args)} (nothing recorded)")
+        else:
+            _doctor_store(manager, store, report)
+    summary = "no problems found" if not problems else f"{problems} problem(s) found"
+    out(f"doctor: {summary}")
+    return 1 if problems else 0
+
+
+def _doctor_dependencies(manager: PluginManager, report: Callable[[str, str], None]) -> None:
+    """Report unsatisfiable requirements and dependency cycles."""
+    from vbwd_plugins._graph import check_requirement
+
+    satisfied = True
+    for plugin in manager.get_all_plugins():
+        name = plugin.metadata.name
+        for requirement in manager.get_metadata(name).requirements():
+            dependency = manager.get_plugin(requirement.name)
+            version = None if dependency is None else dependency.metadata.version
+            try:
+                check_requirement(name, requirement, version)
+            except PluginError as exc:
+                satisfied = False
+                report("error", f"{name}: {exc}")
+    try:
+        order = manager.dependency_order()
+    except PluginError as exc:
+        report("error", str(exc))
+    else:
+        if order and satisfied:
+            report("ok", f"dependencies satisfiable; start order: {', '.join(order)}")
+
+
+def _doctor_store(
+    manager: PluginManager, store: StateStore, report: Callable[[str, str], None]
+) -> None:
+    from vbwd_plugins._config import is_config_schema, merge_config, validate_config
+
+    records = store.list()
+    report("ok", f"store opens: {len(records)} plugin record(s)")
+    try:
+        box = FernetSecretBox.from_env()
+    except SecretsError as exc:
+        report("error", str(exc))
+        return
+    for record in records:
+        name = record.plugin_name
+        plugin = manager.get_plugin(name)
+        if plugin is None and record.status != PluginStatus.UNINSTALLED.value:
+            report("warn", f"{name}: recorded as {record.status} but not installed")
+        if not has_sealed(record.config):
+            values: Any = record.config
+        else:
+            try:
+                values = unseal_secrets(record.config, box, plugin_name=name)
+            except SecretsError as exc:
+                report("error", f"{name}: {exc}")
+                continue
+            report("ok", f"{name}: stored secrets decrypt")
+        schema = type(plugin).config_schema if plugin is not None else None
+        if is_config_schema(schema) and record.status != PluginStatus.UNINSTALLED.value:
+            try:
+                merged, _ = merge_config(name, schema, stored=values)
+                validate_config(name, schema, merged)
+            except PluginError as exc:
+                report("error", f"{name}: stored configuration is invalid: {exc}")

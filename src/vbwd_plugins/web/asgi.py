@@ -1,0 +1,167 @@
+"""ASGI adapter (Starlette): the plugin admin API and the webhook route as one ASGI app.
+
+``pip install "vbwd-plugins[asgi]"``. Mount it in FastAPI or Starlette::
+
+    from vbwd_plugins.web.asgi import create_app
+
+    app.mount("/plugins", create_app(manager, authorize=is_admin))
+
+gives ``/plugins/admin/plugins/...`` and ``POST /plugins/webhooks/<provider>``. The
+pipeline and the manager are synchronous (database and provider calls), so requests run
+in Starlette's thread pool and never block the event loop. ``authorize`` may be a plain
+function (run in the thread pool) or ``async``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ._admin import PluginAdmin
+from ._common import (
+    DEFAULT_MAX_BODY,
+    AdminResponse,
+    WebhookHandler,
+    admin_disabled,
+    authorization_failed,
+    default_processor,
+    payload_too_large,
+    unauthorized,
+)
+
+if TYPE_CHECKING:
+    from vbwd_plugins._manager import PluginManager
+
+__all__ = ["Authorize", "create_app"]
+
+logger = logging.getLogger("vbwd_plugins.web")
+
+#: The host's admin check: ``request -> bool``, sync or ``async``.
+Authorize = Callable[[Request], "bool | Awaitable[bool]"]
+
+_ADMIN_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(
+    manager: PluginManager,
+    processor: WebhookHandler | None = None,
+    *,
+    authorize: Authorize | None = None,
+    admin_prefix: str | None = "/admin/plugins",
+    webhook_prefix: str | None = "/webhooks",
+    max_body_size: int = DEFAULT_MAX_BODY,
+) -> Starlette:
+    """An ASGI app serving the admin API under ``admin_prefix`` and webhooks under
+    ``webhook_prefix`` (``None`` leaves either out).
+
+    ``processor`` defaults to a :class:`vbwd_plugins.WebhookProcessor` on ``manager``.
+    Without ``authorize`` the admin routes answer 403. Bodies larger than
+    ``max_body_size`` bytes answer 413.
+    """
+    routes: list[Route] = []
+    if admin_prefix is not None:
+        routes += _admin_routes(PluginAdmin(manager), authorize, admin_prefix, max_body_size)
+    if webhook_prefix is not None:
+        handler = processor if processor is not None else default_processor(manager)
+        routes.append(_webhook_route(handler, webhook_prefix, max_body_size))
+    return Starlette(routes=routes)
+
+
+async def _refusal(authorize: Authorize | None, request: Request) -> AdminResponse | None:
+    if authorize is None:
+        return admin_disabled()
+    try:
+        if inspect.iscoroutinefunction(authorize):
+            allowed: object = await authorize(request)
+        else:
+            allowed = await run_in_threadpool(authorize, request)
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+    except Exception:
+        logger.exception("Plugin admin API: the authorization check raised; request refused")
+        return authorization_failed()
+    return None if allowed is True else unauthorized()
+
+
+def _admin_routes(
+    admin: PluginAdmin, authorize: Authorize | None, prefix: str, limit: int
+) -> list[Route]:
+    prefix = "/" + prefix.strip("/")
+
+    async def admin_endpoint(request: Request) -> Response:
+        refused = await _refusal(authorize, request)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
+        body = await _read_body(request, limit)
+        if body is None:
+            too_large = payload_too_large(limit)
+            return _json(too_large.status, too_large.body)
+        path = str(request.path_params.get("path", ""))
+        answer = await run_in_threadpool(
+            admin.handle,
+            request.method,
+            path,
+            body,
+            content_type=request.headers.get("content-type"),
+        )
+        return _json(answer.status, answer.body, answer.headers)
+
+    return [
+        Route(prefix, admin_endpoint, methods=_ADMIN_METHODS),
+        Route(prefix + "/", admin_endpoint, methods=_ADMIN_METHODS),
+        Route(prefix + "/{path:path}", admin_endpoint, methods=_ADMIN_METHODS),
+    ]
+
+
+def _webhook_route(processor: WebhookHandler, prefix: str, limit: int) -> Route:
+    prefix = "/" + prefix.strip("/")
+
+    async def webhook_endpoint(request: Request) -> Response:
+        body = await _read_body(request, limit)
+        if body is None:
+            too_large = payload_too_large(limit)
+            return _json(too_large.status, too_large.body)
+        headers = dict(request.headers.items())
+        remote = request.client.host if request.client is not None else None
+        provider = str(request.path_params["provider"])
+        result = await run_in_threadpool(
+            processor.process, provider, headers, body, remote_addr=remote
+        )
+        return _json(result.status, result.body)
+
+    return Route(prefix + "/{provider}", webhook_endpoint, methods=["POST"])
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or ``None`` as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )

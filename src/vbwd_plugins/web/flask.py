@@ -1,0 +1,132 @@
+"""Flask adapter: one Blueprint with the plugin admin API and the webhook route.
+
+``pip install "vbwd-plugins[flask]"``::
+
+    from vbwd_plugins.web.flask import create_blueprint
+
+    app.register_blueprint(
+        create_blueprint(manager, authorize=lambda request: current_user.is_admin),
+        url_prefix="/api/v1",
+    )
+
+gives ``/api/v1/admin/plugins/...`` (see :class:`vbwd_plugins.web.PluginAdmin`) and
+``POST /api/v1/webhooks/<provider>``. The admin routes refuse every request (403) unless
+``authorize`` is given; webhook routes are authenticated by the provider's signature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import flask
+
+from ._admin import PluginAdmin
+from ._common import (
+    DEFAULT_MAX_BODY,
+    WebhookHandler,
+    default_processor,
+    payload_too_large,
+    refusal,
+)
+
+if TYPE_CHECKING:
+    from vbwd_plugins._manager import PluginManager
+
+__all__ = ["create_blueprint"]
+
+_ADMIN_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_blueprint(
+    manager: PluginManager,
+    processor: WebhookHandler | None = None,
+    *,
+    authorize: Callable[[flask.Request], bool] | None = None,
+    admin_prefix: str | None = "/admin/plugins",
+    webhook_prefix: str | None = "/webhooks",
+    name: str = "vbwd_plugins",
+    max_body_size: int = DEFAULT_MAX_BODY,
+) -> flask.Blueprint:
+    """A Blueprint serving the admin API under ``admin_prefix`` and webhooks under
+    ``webhook_prefix`` (``None`` leaves either out).
+
+    ``processor`` defaults to a :class:`vbwd_plugins.WebhookProcessor` on ``manager``.
+    ``authorize(request) -> bool`` decides who may use the admin API; without it the
+    admin routes answer 403. Bodies larger than ``max_body_size`` bytes answer 413.
+    """
+    blueprint = flask.Blueprint(name, __name__)
+    if admin_prefix is not None:
+        _add_admin(blueprint, PluginAdmin(manager), authorize, admin_prefix, max_body_size)
+    if webhook_prefix is not None:
+        handler = processor if processor is not None else default_processor(manager)
+        _add_webhooks(blueprint, handler, webhook_prefix, max_body_size)
+    return blueprint
+
+
+def _add_admin(
+    blueprint: flask.Blueprint,
+    admin: PluginAdmin,
+    authorize: Callable[[flask.Request], bool] | None,
+    prefix: str,
+    limit: int,
+) -> None:
+    prefix = "/" + prefix.strip("/")
+
+    def admin_route(path: str = "") -> flask.Response:
+        request = flask.request
+        refused = refusal(authorize, request)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
+        body = _read_body(request, limit)
+        if body is None:
+            too_large = payload_too_large(limit)
+            return _json(too_large.status, too_large.body)
+        answer = admin.handle(request.method, path, body, content_type=request.content_type)
+        return _json(answer.status, answer.body, answer.headers)
+
+    blueprint.add_url_rule(
+        prefix, "admin", admin_route, methods=_ADMIN_METHODS, strict_slashes=False
+    )
+    blueprint.add_url_rule(
+        f"{prefix}/<path:path>", "admin_path", admin_route, methods=_ADMIN_METHODS
+    )
+
+
+def _add_webhooks(
+    blueprint: flask.Blueprint, processor: WebhookHandler, prefix: str, limit: int
+) -> None:
+    prefix = "/" + prefix.strip("/")
+
+    def webhook_route(provider: str) -> flask.Response:
+        request = flask.request
+        body = _read_body(request, limit)
+        if body is None:
+            too_large = payload_too_large(limit)
+            return _json(too_large.status, too_large.body)
+        headers = dict(request.headers.items())
+        result = processor.process(provider, headers, body, remote_addr=request.remote_addr)
+        return _json(result.status, result.body)
+
+    blueprint.add_url_rule(f"{prefix}/<provider>", "webhook", webhook_route, methods=["POST"])
+
+
+def _read_body(request: flask.Request, limit: int) -> bytes | None:
+    """The raw body, or ``None`` when it is larger than ``limit`` bytes."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    data = request.stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _json(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        headers=dict(headers or {}),
+        mimetype="application/json",
+    )

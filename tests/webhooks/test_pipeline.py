@@ -1,0 +1,454 @@
+"""WebhookProcessor.process: status codes, the inbox row it leaves, and what it never leaks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests._support import SimplePlugin
+from tests.stores._support import StoreTarget
+from tests.webhooks._support import SECRET, SideEffects, completed_delivery, signed
+from vbwd_plugins import (
+    Event,
+    InboxClaim,
+    InboxRecord,
+    InboxStatus,
+    PluginManager,
+    StoreError,
+    WebhookInbox,
+    WebhookProcessor,
+)
+from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
+
+AUDIT = "vbwd_plugins.audit"
+
+
+def record(processor: WebhookProcessor, event_id: str) -> InboxRecord:
+    found = processor.inbox.inbox_get("mock", event_id)
+    assert found is not None
+    return found
+
+
+def test_valid_delivery_is_handled_once_and_recorded_processed(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """A verified delivery answers 200, runs the listener once and leaves a processed row."""
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 200
+    assert response.body == {"status": "processed", "event_id": event_id}
+    assert effects.counts() == {event_id: 1}
+    row = record(processor, event_id)
+    assert row.status is InboxStatus.PROCESSED
+    assert row.attempts == 1
+    assert row.error is None
+    assert row.event_type == "payment.completed"
+    assert row.payload == json.loads(delivery.body)
+    assert row.processed_at is not None and row.claimed_until is None
+
+
+def test_redelivery_is_acknowledged_without_handling_again(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """The same event delivered again (freshly signed) answers 200 'duplicate', handles nothing."""
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    assert processor.process("mock", delivery.headers, delivery.body).status == 200
+    again = mock.webhook_delivery(delivery.body)
+    response = processor.process("mock", again.headers, again.body)
+    assert response.status == 200
+    assert response.body == {"status": "duplicate", "event_id": event_id}
+    assert effects.counts() == {event_id: 1}
+    assert record(processor, event_id).attempts == 1
+
+
+def test_unknown_provider_is_404(processor: WebhookProcessor, mock: MockPaymentPlugin) -> None:
+    """No plugin of that name: 404, and the body does not echo the name."""
+    delivery = completed_delivery(mock)
+    response = processor.process("nosuch", delivery.headers, delivery.body)
+    assert response.status == 404
+    assert "nosuch" not in json.dumps(response.body)
+
+
+def test_disabled_provider_is_404(
+    processor: WebhookProcessor, manager: PluginManager, mock: MockPaymentPlugin
+) -> None:
+    """A disabled provider handles nothing: 404 and no inbox row."""
+    manager.disable_plugin("mock")
+    delivery = completed_delivery(mock)
+    assert processor.process("mock", delivery.headers, delivery.body).status == 404
+    assert processor.inbox.inbox_list() == []
+
+
+def test_plugin_that_is_not_a_payment_provider_is_404(
+    processor: WebhookProcessor, manager: PluginManager
+) -> None:
+    """An enabled plugin that is not a payment provider does not take webhooks."""
+    manager.register_plugin(SimplePlugin("simple"))
+    manager.initialize_plugin("simple")
+    manager.enable_plugin("simple")
+    assert processor.process("simple", {}, b"{}").status == 404
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        WebhookVariant.WRONG_SECRET,
+        WebhookVariant.STALE_TIMESTAMP,
+        WebhookVariant.FUTURE_TIMESTAMP,
+        WebhookVariant.TAMPERED_BODY,
+    ],
+)
+def test_bad_signature_is_401_and_nothing_is_recorded(
+    processor: WebhookProcessor,
+    mock: MockPaymentPlugin,
+    effects: SideEffects,
+    variant: WebhookVariant,
+) -> None:
+    """Every kind of bad signature answers 401; no row, no handling."""
+    body = completed_delivery(mock).body
+    delivery = mock.webhook_delivery(body, variant)
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 401
+    assert response.body["status"] == "rejected"
+    assert processor.inbox.inbox_list() == []
+    assert effects.counts() == {}
+
+
+def test_rejection_is_audit_logged_without_secrets_or_payload(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit record names provider, reason, address and event id; never signature or body."""
+    delivery = mock.webhook_delivery(
+        completed_delivery(mock, "mock_pay_secretive").body, WebhookVariant.WRONG_SECRET
+    )
+    event_id = json.loads(delivery.body)["id"]
+    with caplog.at_level(logging.INFO):
+        processor.process("mock", delivery.headers, delivery.body, remote_addr="203.0.113.9")
+    audits = [r for r in caplog.records if r.name == AUDIT]
+    assert len(audits) == 1
+    audit = audits[0]
+    assert audit.levelno == logging.WARNING
+    message = audit.getMessage()
+    for expected in ("mock", "signature verification failed", "203.0.113.9", event_id):
+        assert expected in message
+    assert audit.__dict__["webhook_remote_addr"] == "203.0.113.9"
+    assert audit.__dict__["webhook_event_id"] == event_id
+    signature = delivery.headers["Mock-Signature"]
+    everything = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    for leaked in (signature, signature.split("v1=")[1], SECRET, "mock_pay_secretive", "2900"):
+        assert leaked not in everything
+
+
+def test_audit_record_of_an_unreadable_body_has_no_event_id(
+    processor: WebhookProcessor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a signature header and with a non-JSON body the record still says why."""
+    with caplog.at_level(logging.WARNING, logger=AUDIT):
+        response = processor.process("mock", {}, b"\xff\xfe not json")
+    assert response.status == 401
+    (audit,) = [r for r in caplog.records if r.name == AUDIT]
+    assert audit.__dict__["webhook_event_id"] is None
+    assert audit.__dict__["webhook_remote_addr"] is None
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2, 3]", b'"text"', b""])
+def test_malformed_body_with_a_valid_signature_is_400(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, body: bytes
+) -> None:
+    """A correctly signed body that is not a JSON object answers 400 and is not recorded."""
+    delivery = signed(mock, body)
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 400
+    assert response.body == {"status": "rejected", "error": "malformed payload"}
+    assert processor.inbox.inbox_list() == []
+
+
+def test_handler_failure_is_500_then_the_redelivery_retries_it(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """A failing listener: 500, row failed with the error; the next delivery handles it."""
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    effects.fail_once = frozenset({event_id})
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 500
+    assert response.body == {"status": "failed", "event_id": event_id, "error": "handler failed"}
+    failed = record(processor, event_id)
+    assert failed.status is InboxStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.startswith("ExceptionGroup: ")
+    assert f"RuntimeError: scripted failure handling {event_id}" in failed.error
+    assert effects.counts() == {}
+
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 200
+    assert response.body["status"] == "processed"
+    done = record(processor, event_id)
+    assert done.status is InboxStatus.PROCESSED
+    assert done.attempts == 2
+    assert done.error is None
+    assert effects.counts() == {event_id: 1}
+
+
+def test_payload_error_raised_while_handling_is_400_and_recorded_failed(
+    processor: WebhookProcessor, mock: MockPaymentPlugin
+) -> None:
+    """An event the provider cannot translate (amount not an int) answers 400, row failed."""
+    delivery = completed_delivery(mock, amount="lots")
+    event_id = json.loads(delivery.body)["id"]
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 400
+    row = record(processor, event_id)
+    assert row.status is InboxStatus.FAILED
+    assert row.error is not None and row.error.startswith("WebhookPayloadError: ")
+
+
+def test_event_is_in_the_inbox_before_it_is_handled(
+    processor: WebhookProcessor, manager: PluginManager, mock: MockPaymentPlugin
+) -> None:
+    """While the listener runs, the row already exists, claimed (PROCESSING, lease set)."""
+    seen: list[InboxRecord | None] = []
+
+    def look(event: Event) -> None:
+        seen.append(processor.inbox.inbox_get("mock", str(event.data["provider_event_id"])))
+
+    manager.event_dispatcher.add_listener("payment.completed", look)
+    delivery = completed_delivery(mock)
+    assert processor.process("mock", delivery.headers, delivery.body).status == 200
+    (during,) = seen
+    assert during is not None
+    assert during.status is InboxStatus.PROCESSING
+    assert during.claimed_until is not None and during.claimed_until > during.received_at
+
+
+def test_event_claimed_by_another_worker_is_409(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """A delivery of an event another worker is handling answers 409 and handles nothing."""
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    other = processor.inbox.inbox_claim(
+        "mock", event_id, event_type=None, payload=delivery.body.decode(), lease=timedelta(hours=1)
+    )
+    assert other.token is not None
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 409
+    assert response.body == {"status": "in_progress", "event_id": event_id}
+    assert effects.counts() == {}
+    assert processor.inbox.inbox_complete("mock", event_id, other.token)
+    assert processor.process("mock", delivery.headers, delivery.body).body["status"] == "duplicate"
+
+
+def test_expired_claim_of_a_crashed_worker_is_taken_over(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """A claim whose lease ran out is reclaimed by the next delivery; the old token is void."""
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    crashed = processor.inbox.inbox_claim(
+        "mock", event_id, event_type=None, payload=delivery.body.decode(), lease=timedelta(0)
+    )
+    assert crashed.token is not None
+    assert processor.process("mock", delivery.headers, delivery.body).status == 200
+    assert effects.counts() == {event_id: 1}
+    assert record(processor, event_id).attempts == 2
+    assert not processor.inbox.inbox_complete("mock", event_id, crashed.token)
+    assert not processor.inbox.inbox_fail("mock", event_id, crashed.token, "late")
+    assert record(processor, event_id).status is InboxStatus.PROCESSED
+
+
+def test_event_without_an_id_is_deduplicated_by_its_body(
+    processor: WebhookProcessor, mock: MockPaymentPlugin
+) -> None:
+    """No provider event id: the key is a digest of the body, so the same body is a duplicate."""
+    delivery = signed(mock, {"type": "unmapped.type", "data": {}})
+    first = processor.process("mock", delivery.headers, delivery.body)
+    assert first.status == 200
+    assert first.body["event_id"].startswith("sha256:")
+    again = processor.process("mock", delivery.headers, delivery.body)
+    assert again.body == {"status": "duplicate", "event_id": first.body["event_id"]}
+
+
+@pytest.mark.parametrize("event_id", ["x" * 256, "evt\nforged log line", "evt\x00nul"])
+def test_unusable_event_ids_are_hashed(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, event_id: str
+) -> None:
+    """Overlong ids and ids with control characters are stored as a stable digest."""
+    delivery = signed(mock, {"id": event_id, "type": "unmapped.type"})
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 200
+    stored = response.body["event_id"]
+    assert stored.startswith("sha256:") and len(stored) == 71
+    again = signed(mock, {"id": event_id, "type": "unmapped.type", "other": 1})
+    assert processor.process("mock", again.headers, again.body).body["event_id"] == stored
+
+
+def test_secret_named_fields_are_never_stored(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, target: StoreTarget
+) -> None:
+    """client_secret and friends are redacted before the payload reaches the database."""
+    secret_value = "pi_123_secret_DoNotStoreMe42"
+    payload = {
+        "id": "evt_secretive",
+        "type": "unmapped.type",
+        "data": {"object": {"client_secret": secret_value, "amount": 1}},
+        "items": [{"Access_Token": "tok_DoNotStoreMe43"}, {"password": ""}],
+    }
+    delivery = signed(mock, payload)
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 200
+    row = record(processor, "evt_secretive")
+    assert row.payload["data"]["object"] == {"client_secret": "[redacted]", "amount": 1}
+    assert row.payload["items"] == [{"Access_Token": "[redacted]"}, {"password": ""}]
+    assert b"DoNotStoreMe" not in _raw_inbox(target)
+
+
+def _raw_inbox(target: StoreTarget) -> bytes:
+    if target.kind == "sqlite":
+        return target.raw_contents()
+    import psycopg
+    from psycopg import sql
+
+    assert target.dsn is not None and target.schema is not None
+    with psycopg.connect(target.dsn) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT t::text FROM {} AS t").format(
+                sql.Identifier(target.schema, "webhook_inbox")
+            )
+        ).fetchall()
+    return "\n".join(row[0] for row in rows).encode()
+
+
+def test_responses_never_carry_the_payload_or_a_signature(
+    processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """Whatever the outcome, the JSON body holds no payload data, signature or secret."""
+    good = completed_delivery(mock, "mock_pay_private")
+    effects.fail_once = frozenset({json.loads(good.body)["id"]})
+    bad = mock.webhook_delivery(good.body, WebhookVariant.WRONG_SECRET)
+    deliveries = [good, good, bad, signed(mock, b"{oops mock_pay_private")]
+    statuses = []
+    for delivery in deliveries:
+        response = processor.process("mock", delivery.headers, delivery.body)
+        statuses.append(response.status)
+        text = json.dumps(response.body)
+        for leaked in ("mock_pay_private", "2900", SECRET, delivery.headers["Mock-Signature"]):
+            assert leaked not in text
+    assert statuses == [500, 200, 401, 400]
+
+
+def test_body_may_be_a_bytearray_or_memoryview(
+    processor: WebhookProcessor, mock: MockPaymentPlugin
+) -> None:
+    """Adapters may hand over any bytes-like body."""
+    first, second = completed_delivery(mock), completed_delivery(mock)
+    body: Any = bytearray(first.body)
+    assert processor.process("mock", first.headers, body).status == 200
+    view: Any = memoryview(second.body)
+    assert processor.process("mock", second.headers, view).status == 200
+
+
+class _BrokenInbox:
+    """An inbox whose database is down for the chosen operations."""
+
+    def __init__(self, inner: WebhookInbox, broken: set[str]) -> None:
+        self.inner = inner
+        self.broken = broken
+
+    def _check(self, operation: str) -> None:
+        if operation in self.broken:
+            raise StoreError(f"database unavailable during {operation}")
+
+    def inbox_claim(self, provider: str, event_id: str, **kwargs: Any) -> InboxClaim:
+        self._check("claim")
+        return self.inner.inbox_claim(provider, event_id, **kwargs)
+
+    def inbox_complete(self, provider: str, event_id: str, token: str) -> bool:
+        self._check("complete")
+        return self.inner.inbox_complete(provider, event_id, token)
+
+    def inbox_fail(self, provider: str, event_id: str, token: str, error: str) -> bool:
+        self._check("fail")
+        return self.inner.inbox_fail(provider, event_id, token, error)
+
+    def inbox_get(self, provider: str, event_id: str) -> InboxRecord | None:
+        return self.inner.inbox_get(provider, event_id)
+
+    def inbox_list(self, **kwargs: Any) -> list[InboxRecord]:
+        return self.inner.inbox_list(**kwargs)
+
+    def inbox_purge(self, *, older_than: timedelta) -> int:
+        return self.inner.inbox_purge(older_than=older_than)
+
+
+def test_event_is_not_handled_when_the_inbox_cannot_record_it(
+    manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """No durable record, no handling: 500 so the provider delivers again later."""
+    store = manager.store
+    assert isinstance(store, WebhookInbox)
+    processor = WebhookProcessor(manager, inbox=_BrokenInbox(store, {"claim"}))
+    delivery = completed_delivery(mock)
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 500
+    assert response.body["error"] == "inbox unavailable"
+    assert effects.counts() == {}
+
+
+def test_handled_event_is_acknowledged_even_if_marking_it_fails(
+    manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """Handled but not marked: still 200, since a retry would handle it a second time."""
+    store = manager.store
+    assert isinstance(store, WebhookInbox)
+    processor = WebhookProcessor(manager, inbox=_BrokenInbox(store, {"complete"}))
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    assert processor.process("mock", delivery.headers, delivery.body).status == 200
+    assert effects.counts() == {event_id: 1}
+    row = store.inbox_get("mock", event_id)
+    assert row is not None and row.status is InboxStatus.PROCESSING
+
+
+def test_failure_is_500_even_if_marking_it_failed_fails(
+    manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """A handler failure is answered 500 also when the inbox cannot record the failure."""
+    store = manager.store
+    assert isinstance(store, WebhookInbox)
+    processor = WebhookProcessor(manager, inbox=_BrokenInbox(store, {"fail"}))
+    delivery = completed_delivery(mock)
+    effects.fail_always.add(json.loads(delivery.body)["id"])
+    assert processor.process("mock", delivery.headers, delivery.body).status == 500
+
+
+def test_processor_needs_an_inbox_and_a_positive_lease(store: WebhookInbox) -> None:
+    """Without a store (or inbox=) there is nowhere to record events; leases must be > 0."""
+    with pytest.raises(StoreError, match="needs a webhook inbox"):
+        WebhookProcessor(PluginManager())
+    assert WebhookProcessor(PluginManager(), inbox=store).inbox is store
+    with pytest.raises(ValueError, match="lease"):
+        WebhookProcessor(PluginManager(), inbox=store, lease=timedelta(0))
+
+
+def test_pipeline_names_are_exported() -> None:
+    """The pipeline and inbox names are importable from the package root and listed in __all__."""
+    import vbwd_plugins
+    import vbwd_plugins.stores
+
+    names = {
+        "InboxClaim",
+        "InboxRecord",
+        "InboxStatus",
+        "WebhookInbox",
+        "WebhookProcessor",
+        "WebhookResponse",
+    }
+    assert names <= set(vbwd_plugins.__all__)
+    assert names - {"WebhookProcessor", "WebhookResponse"} <= set(vbwd_plugins.stores.__all__)

@@ -1,0 +1,200 @@
+"""The pipeline with the real vbwd-stripe plugin: Stripe-signed deliveries end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.stores._support import StoreTarget
+from vbwd_plugins import (
+    Event,
+    FernetSecretBox,
+    InboxStatus,
+    PluginManager,
+    WebhookProcessor,
+)
+
+pytest.importorskip("vbwd_stripe", reason="the vbwd-stripe distribution is not installed")
+from vbwd_stripe import StripePlugin
+
+WEBHOOK_SECRET = "whsec_pipeline_suite_signing_secret_0001"
+API_KEY = "sk_test_pipeline_suite_key_never_sent_0001"
+CLIENT_SECRET = "pi_3Pipe_secret_ClientSecretMustNotBeStored"
+KEY = FernetSecretBox.generate_key()
+
+
+def stripe_signature(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    """A ``Stripe-Signature`` header by Stripe's published scheme."""
+    stamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
+
+
+def succeeded_event(event_id: str = "evt_pipe_0001", *, livemode: bool = False) -> bytes:
+    """A ``payment_intent.succeeded`` delivery for 29.00 EUR of subscription ``sub-1``."""
+    intent = {
+        "id": "pi_3Pipe",
+        "object": "payment_intent",
+        "amount": 2900,
+        "amount_received": 2900,
+        "client_secret": CLIENT_SECRET,
+        "currency": "eur",
+        "latest_charge": "ch_3Pipe",
+        "livemode": livemode,
+        "metadata": {"subscription_id": "sub-1", "user_id": "user-1"},
+        "status": "succeeded",
+    }
+    event = {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2025-01-27.acacia",
+        "created": int(time.time()),
+        "data": {"object": intent},
+        "livemode": livemode,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "payment_intent.succeeded",
+    }
+    return json.dumps(event, indent=2).encode()
+
+
+class Activations:
+    """The host's listener: activates the subscription, can be told to fail once."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.fail_next = False
+
+    def __call__(self, event: Event) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("subscription database unavailable")
+        self.events.append(event)
+
+
+@pytest.fixture
+def activations() -> Activations:
+    """Records each payment.completed the host saw."""
+    return Activations()
+
+
+@pytest.fixture
+def processor(target: StoreTarget, activations: Activations) -> Iterator[WebhookProcessor]:
+    """vbwd-stripe enabled through a manager on the store; the store is the inbox."""
+    store = target.open()
+    manager = PluginManager(store=store, secret_box=FernetSecretBox([KEY]))
+    manager.register_plugin(StripePlugin())
+    manager.initialize_plugin(
+        "stripe",
+        {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET, "api_base": "http://127.0.0.1:9"},
+    )
+    manager.enable_plugin("stripe")
+    manager.event_dispatcher.add_listener("payment.completed", activations)
+    try:
+        yield WebhookProcessor(manager)
+    finally:
+        store.close()
+
+
+def deliver(processor: WebhookProcessor, body: bytes, secret: str = WEBHOOK_SECRET) -> Any:
+    return processor.process(
+        "stripe", {"Stripe-Signature": stripe_signature(body, secret)}, body, remote_addr="::1"
+    )
+
+
+def test_stripe_delivery_activates_once_and_redelivery_is_a_duplicate(
+    processor: WebhookProcessor, activations: Activations
+) -> None:
+    """A signed payment_intent.succeeded emits one payment.completed; its redelivery none."""
+    body = succeeded_event()
+    first = deliver(processor, body)
+    assert (first.status, first.body) == (200, {"status": "processed", "event_id": "evt_pipe_0001"})
+    (event,) = activations.events
+    assert event.data["amount"] == 2900
+    assert event.data["currency"] == "EUR"
+    assert event.data["subscription_id"] == "sub-1"
+    assert event.data["provider_event_id"] == "evt_pipe_0001"
+    again = deliver(processor, body)
+    assert again.body["status"] == "duplicate"
+    assert len(activations.events) == 1
+    row = processor.inbox.inbox_get("stripe", "evt_pipe_0001")
+    assert row is not None
+    assert row.status is InboxStatus.PROCESSED
+    assert row.event_type == "payment_intent.succeeded"
+    assert row.payload["data"]["object"]["client_secret"] == "[redacted]"
+
+
+def test_stripe_secrets_never_reach_the_inbox_rows(
+    processor: WebhookProcessor, target: StoreTarget
+) -> None:
+    """Neither the PaymentIntent's client_secret nor the signing secret is in the database."""
+    assert deliver(processor, succeeded_event()).status == 200
+    if target.kind == "sqlite":
+        raw = target.raw_contents()
+    else:
+        import psycopg
+        from psycopg import sql
+
+        assert target.dsn is not None and target.schema is not None
+        with psycopg.connect(target.dsn) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT t::text FROM {} AS t").format(
+                    sql.Identifier(target.schema, "webhook_inbox")
+                )
+            ).fetchall()
+        raw = "\n".join(row[0] for row in rows).encode()
+        assert b"evt_pipe_0001" in raw
+    for secret in (CLIENT_SECRET, WEBHOOK_SECRET, API_KEY):
+        assert secret.encode() not in raw
+
+
+def test_stripe_delivery_signed_with_another_secret_is_401_and_audited(
+    processor: WebhookProcessor, activations: Activations, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong signing secret: 401, an audit record with the event id, nothing stored."""
+    with caplog.at_level(logging.WARNING, logger="vbwd_plugins.audit"):
+        response = deliver(processor, succeeded_event(), secret="whsec_someone_else")
+    assert response.status == 401
+    (audit,) = [r for r in caplog.records if r.name == "vbwd_plugins.audit"]
+    assert audit.__dict__["webhook_event_id"] == "evt_pipe_0001"
+    assert audit.__dict__["webhook_remote_addr"] == "::1"
+    assert WEBHOOK_SECRET not in audit.getMessage()
+    assert processor.inbox.inbox_list() == []
+    assert activations.events == []
+
+
+def test_live_event_for_a_test_mode_key_is_401(
+    processor: WebhookProcessor, activations: Activations, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A correctly signed event from the other mode is refused as unverified, not stored."""
+    with caplog.at_level(logging.WARNING, logger="vbwd_plugins.audit"):
+        response = deliver(processor, succeeded_event("evt_live_1", livemode=True))
+    assert response.status == 401
+    (audit,) = [r for r in caplog.records if r.name == "vbwd_plugins.audit"]
+    assert "livemode" in audit.getMessage()
+    assert processor.inbox.inbox_list() == []
+    assert activations.events == []
+
+
+def test_failed_activation_is_retried_by_stripes_redelivery(
+    processor: WebhookProcessor, activations: Activations
+) -> None:
+    """The host's listener fails: 500 (Stripe retries); the retry activates exactly once."""
+    body = succeeded_event("evt_pipe_retry")
+    activations.fail_next = True
+    assert deliver(processor, body).status == 500
+    row = processor.inbox.inbox_get("stripe", "evt_pipe_retry")
+    assert row is not None and row.status is InboxStatus.FAILED
+    assert (
+        row.error is not None and "ConnectionError: subscription database unavailable" in row.error
+    )
+    assert deliver(processor, body).status == 200
+    assert deliver(processor, body).body["status"] == "duplicate"
+    assert len(activations.events) == 1
