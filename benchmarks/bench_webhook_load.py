@@ -35,7 +35,6 @@ import os
 import random
 import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -45,14 +44,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import requests
 import uvicorn
+from _bench_stores import postgres_store, sqlite_store
 
 from vbwd_plugins import Event, FernetSecretBox, PluginManager, WebhookProcessor
-from vbwd_plugins.stores import PostgresStateStore, SQLiteStateStore, StateStore
+from vbwd_plugins.stores import StateStore
 from vbwd_plugins.web.asgi import create_app
 
 API_KEY = "sk_test_51LoadScenarioKey00000000000000001"
@@ -313,33 +312,6 @@ def _check(
 
 
 # -- stores and the command line ---------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_store() -> Iterator[StateStore]:
-    """An empty SQLite store in a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="vbwd-load-") as directory:
-        store = SQLiteStateStore(Path(directory) / "load.sqlite3")
-        try:
-            yield store
-        finally:
-            store.close()
-
-
-@contextmanager
-def postgres_store(dsn: str) -> Iterator[StateStore]:
-    """An empty PostgreSQL store in its own schema, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    schema = f"vbwd_load_{uuid.uuid4().hex[:12]}"
-    store = PostgresStateStore(dsn, schema=schema)
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,21 +29,18 @@ import gc
 import hashlib
 import hmac
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import stripe
+from _bench_stores import postgres_store, sqlite_store
 from bench_stripe_webhook import SECRET, realistic_event
 
-from vbwd_plugins import PluginManager, SQLiteStateStore, WebhookProcessor
+from vbwd_plugins import PluginManager, WebhookProcessor
 
 TEMPLATE_ID = b"evt_3QkR8mLkdIwHu7ix0vJpN7Qa"
 CONFIG = {
@@ -106,36 +103,6 @@ def construct_event(batch: list[Delivery]) -> float:
     for headers, body in batch:
         construct(body, headers["Stripe-Signature"], SECRET)
     return time.perf_counter() - start
-
-
-@contextmanager
-def sqlite_store(synchronous: str) -> Iterator[SQLiteStateStore]:
-    # A real file on the working directory's disk (not a RAM file system).
-    folder = tempfile.mkdtemp(prefix="vbwd-bench-", dir=Path(__file__).resolve().parent)
-    store = SQLiteStateStore(os.path.join(folder, "inbox.sqlite3"))
-    store.inbox_synchronous = synchronous
-    try:
-        yield store
-    finally:
-        store.close()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def postgres_store(dsn: str) -> Iterator[Any]:
-    import psycopg
-    from psycopg import sql
-
-    from vbwd_plugins import PostgresStateStore
-
-    schema = f"vbwd_bench_{uuid.uuid4().hex[:12]}"
-    store = PostgresStateStore(dsn, schema=schema)
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def measure(

@@ -27,7 +27,11 @@ def _scenario() -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(SCENARIO.parent))  # it imports its sibling _bench_stores
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCENARIO.parent))
     return module
 
 
