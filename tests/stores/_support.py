@@ -33,11 +33,11 @@ class StoreTarget:
         assert self.dsn is not None and self.schema is not None
         return PostgresStateStore(self.dsn, schema=self.schema)
 
-    def raw_contents(self) -> bytes:
-        """Everything the database holds for plugin rows, as raw bytes.
+    def raw_contents(self, table: str = "plugin_config") -> bytes:
+        """Everything the database holds for ``table``'s rows, as raw bytes.
 
-        SQLite: the bytes of the database file and its WAL / shared-memory files.
-        PostgreSQL: every ``plugin_config`` row as text, exactly as stored.
+        SQLite: the bytes of the database file and its WAL / shared-memory files (every
+        table). PostgreSQL: every row of ``table`` as text, exactly as stored.
         """
         if self.kind == "sqlite":
             assert self.sqlite_path is not None
@@ -50,9 +50,7 @@ class StoreTarget:
         assert self.dsn is not None and self.schema is not None
         with psycopg.connect(self.dsn) as conn:
             rows = conn.execute(
-                sql.SQL("SELECT t::text FROM {} AS t").format(
-                    sql.Identifier(self.schema, "plugin_config")
-                )
+                sql.SQL("SELECT t::text FROM {} AS t").format(sql.Identifier(self.schema, table))
             ).fetchall()
         return "\n".join(row[0] for row in rows).encode("utf-8")
 

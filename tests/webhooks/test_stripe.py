@@ -136,21 +136,8 @@ def test_stripe_secrets_never_reach_the_inbox_rows(
 ) -> None:
     """Neither the PaymentIntent's client_secret nor the signing secret is in the database."""
     assert deliver(processor, succeeded_event()).status == 200
-    if target.kind == "sqlite":
-        raw = target.raw_contents()
-    else:
-        import psycopg
-        from psycopg import sql
-
-        assert target.dsn is not None and target.schema is not None
-        with psycopg.connect(target.dsn) as conn:
-            rows = conn.execute(
-                sql.SQL("SELECT t::text FROM {} AS t").format(
-                    sql.Identifier(target.schema, "webhook_inbox")
-                )
-            ).fetchall()
-        raw = "\n".join(row[0] for row in rows).encode()
-        assert b"evt_pipe_0001" in raw
+    raw = target.raw_contents("webhook_inbox")
+    assert b"evt_pipe_0001" in raw
     for secret in (CLIENT_SECRET, WEBHOOK_SECRET, API_KEY):
         assert secret.encode() not in raw
 

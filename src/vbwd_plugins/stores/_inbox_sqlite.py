@@ -34,6 +34,7 @@ from ._inbox import (
     check_purge_age,
     load_payload,
 )
+from ._sqlite_tx import immediate
 
 __all__ = ["SQLiteInboxMixin"]
 
@@ -208,14 +209,8 @@ class SQLiteInboxMixin:
                 if not begin:
                     yield conn
                     return
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate(conn):
                     yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             finally:
                 if level != restore:
                     conn.execute(f"PRAGMA synchronous={restore}")

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vbwd_plugins._errors import StoreError
 
+from ._sqlite_tx import immediate
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -136,8 +138,7 @@ def _too_new(where: str, found: int) -> StoreError:
 
 def apply_sqlite(conn: sqlite3.Connection, where: str) -> list[int]:
     """Apply pending migrations to an autocommit connection; return the versions applied."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         conn.execute(
             "CREATE TABLE IF NOT EXISTS vbwd_schema_migrations ("
             "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -157,11 +158,6 @@ def apply_sqlite(conn: sqlite3.Connection, where: str) -> list[int]:
                 (migration.version, migration.description, datetime.now(UTC).isoformat()),
             )
             done.append(migration.version)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return done
 
 

@@ -24,6 +24,7 @@ from vbwd_plugins._errors import StoreError
 from ._base import PluginRecord, check_write, conflict, status_times, utcnow
 from ._inbox_sqlite import SQLiteInboxMixin
 from ._migrations import apply_sqlite
+from ._sqlite_tx import immediate
 
 __all__ = ["DEFAULT_SQLITE_PATH", "ENV_SQLITE_PATH", "SQLiteStateStore"]
 
@@ -278,12 +279,5 @@ class SQLiteStateStore(SQLiteInboxMixin):
     @contextmanager
     def _transaction(self, plugin_name: str, action: str) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-        with self._using(plugin_name, action) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._using(plugin_name, action) as conn, immediate(conn):
+            yield conn
