@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vbwd_plugins import PostgresStateStore, SQLiteStateStore
+from vbwd_plugins import (
+    PostgresStateStore,
+    SQLiteStateStore,
+)
 
 
 @contextmanager

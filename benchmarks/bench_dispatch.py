@@ -35,7 +35,10 @@ from typing import Any
 
 import pluggy
 
-from vbwd_plugins import Event, EventDispatcher
+from vbwd_plugins import (
+    Event,
+    EventDispatcher,
+)
 
 try:
     import blinker

@@ -50,7 +50,12 @@ import requests
 import uvicorn
 from _bench_stores import postgres_store, sqlite_store
 
-from vbwd_plugins import Event, FernetSecretBox, PluginManager, WebhookProcessor
+from vbwd_plugins import (
+    Event,
+    PluginManager,
+    WebhookProcessor,
+)
+from vbwd_plugins.config import FernetSecretBox
 from vbwd_plugins.stores import StateStore
 from vbwd_plugins.web.asgi import create_app
 

@@ -40,7 +40,10 @@ import stripe
 from _bench_stores import postgres_store, sqlite_store
 from bench_stripe_webhook import SECRET, realistic_event
 
-from vbwd_plugins import PluginManager, WebhookProcessor
+from vbwd_plugins import (
+    PluginManager,
+    WebhookProcessor,
+)
 
 TEMPLATE_ID = b"evt_3QkR8mLkdIwHu7ix0vJpN7Qa"
 CONFIG = {

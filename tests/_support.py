@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 #: ``make_dist(dist, version, entry_points, *, modules=None, group="vbwd.plugins") -> Path``
 DistFactory = Callable[..., Path]

@@ -16,7 +16,13 @@ GROUP = "vbwd.clitest"
 PLUGINS = """
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+
+    BasePlugin,
+
+    PluginMetadata,
+
+)
 
 
 class KeyedConfig(BaseModel):
@@ -71,7 +77,7 @@ def plugins(make_dist: DistFactory) -> Path:
 @pytest.fixture
 def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
     """A Fernet key in ``VBWD_PLUGINS_SECRET_KEYS``."""
-    from vbwd_plugins import FernetSecretBox
+    from vbwd_plugins.config import FernetSecretBox
 
     key = FernetSecretBox.generate_key()
     monkeypatch.setenv("VBWD_PLUGINS_SECRET_KEYS", key)

@@ -8,7 +8,10 @@ from tests._support import DistFactory
 from vbwd_plugins.cli import main
 
 BASE = """
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 class Base(BasePlugin):
     metadata = PluginMetadata("zbase", "1.0.0", "t", "base")

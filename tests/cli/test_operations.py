@@ -12,12 +12,12 @@ from tests._support import DistFactory
 from tests.cli.conftest import GROUP, SECRET, Run
 from vbwd_plugins import (
     Event,
-    FernetSecretBox,
     PaymentEventType,
     PluginManager,
     SQLiteStateStore,
     WebhookProcessor,
 )
+from vbwd_plugins.config import FernetSecretBox
 from vbwd_plugins.testing import MockPaymentPlugin
 
 STORE = "vbwd-plugins.sqlite3"
@@ -125,7 +125,10 @@ def test_keys_rotate_needs_a_key(cli: Run) -> None:
 
 
 BROKEN = """
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 class NeedsNewer(BasePlugin):
     metadata = PluginMetadata("needy", "1.0.0", "t", "needs zbase 5", ["zbase>=5"])

@@ -16,7 +16,11 @@ import requests
 
 from tests._support import DistFactory
 from tests.cli.conftest import GROUP, Run
-from vbwd_plugins import PaymentEventType, PluginManager, SQLiteStateStore
+from vbwd_plugins import (
+    PaymentEventType,
+    PluginManager,
+    SQLiteStateStore,
+)
 from vbwd_plugins.testing import MockPaymentPlugin
 
 TOKEN = "serve-admin-token"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 
 class WebhookEndpoint(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.config._models import PayPlugin
-from vbwd_plugins._secrets import FernetSecretBox
+from vbwd_plugins.config._secrets import FernetSecretBox
 
 
 @pytest.fixture

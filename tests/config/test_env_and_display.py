@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, SecretStr
 
 from tests.config._models import PayConfig, PayPlugin
 from vbwd_plugins import ConfigValidationError
-from vbwd_plugins._config import MASK, env_config, env_var_name, merge_config, public_config
-from vbwd_plugins._secrets import seal_secrets
+from vbwd_plugins.config._schema import MASK, env_config, env_var_name, merge_config, public_config
+from vbwd_plugins.config._secrets import seal_secrets
 
 SECRET = "sk_live_ENVSECRET_77"
 
@@ -132,7 +132,7 @@ def test_public_config_masks_every_secret_and_is_json() -> None:
 
 def test_public_config_of_plain_dict(box: object) -> None:
     """Plain dicts: SecretStr, sealed values and credential-like keys are masked."""
-    from vbwd_plugins._secrets import FernetSecretBox
+    from vbwd_plugins.config._secrets import FernetSecretBox
 
     assert isinstance(box, FernetSecretBox)
     sealed = seal_secrets({"k": SecretStr("sealed_HIDDEN")}, box, plugin_name="p")["k"]

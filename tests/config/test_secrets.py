@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import SecretBytes, SecretStr
 
 from tests.config._models import PayConfig
-from vbwd_plugins import ConfigValidationError, SecretsError
-from vbwd_plugins._secrets import (
+from vbwd_plugins import ConfigValidationError
+from vbwd_plugins.config._secrets import (
     SEALED_KEY,
     FernetSecretBox,
     SecretBox,
@@ -23,6 +23,7 @@ from vbwd_plugins._secrets import (
     seal_secrets,
     unseal_secrets,
 )
+from vbwd_plugins.errors import SecretsError
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()

@@ -9,7 +9,12 @@ import pytest
 from pydantic import BaseModel, SecretStr, field_validator
 
 from tests.config._models import PayConfig, PayPlugin
-from vbwd_plugins import BasePlugin, ConfigValidationError, PluginMetadata, PluginStatus
+from vbwd_plugins import (
+    BasePlugin,
+    ConfigValidationError,
+    PluginMetadata,
+    PluginStatus,
+)
 
 SECRET = "sk_live_TOPSECRET_4242"
 
@@ -135,7 +140,7 @@ def test_empty_config_keeps_current_model() -> None:
 
 def test_illegal_transition_wins_over_bad_config() -> None:
     """An enabled plugin refuses initialize with a state error, even with a bad config."""
-    from vbwd_plugins import PluginStateError
+    from vbwd_plugins.errors import PluginStateError
 
     plugin = PayPlugin()
     plugin.initialize({"api_key": SECRET, "account": "acct_1"})

@@ -10,12 +10,14 @@ from hypothesis import strategies as st
 
 from tests._support import SimplePlugin
 from vbwd_plugins import (
+    PluginManager,
+    PluginStatus,
+)
+from vbwd_plugins.errors import (
     DependencyCycleError,
     DependencyError,
     DependentsEnabledError,
     PluginHookError,
-    PluginManager,
-    PluginStatus,
 )
 
 

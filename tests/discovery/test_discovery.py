@@ -10,17 +10,22 @@ import pytest
 
 from tests._support import DistFactory
 from vbwd_plugins import (
-    DiscoveryState,
+    PluginManager,
+    PluginStatus,
+)
+from vbwd_plugins.errors import (
     PluginBlockedError,
     PluginConflictError,
     PluginLoadError,
-    PluginManager,
     PluginNotFoundError,
-    PluginStatus,
 )
+from vbwd_plugins.plugins import DiscoveryState
 
 GOOD = """
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 IMPORTED = True
 

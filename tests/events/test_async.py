@@ -13,12 +13,14 @@ import pytest
 
 from tests.events._support import Recorder
 from vbwd_plugins import (
-    AsyncListenerError,
     Event,
     EventDispatcher,
     EventPriority,
-    ListenerTimeoutError,
     PluginError,
+)
+from vbwd_plugins.errors import (
+    AsyncListenerError,
+    ListenerTimeoutError,
 )
 
 P = EventPriority

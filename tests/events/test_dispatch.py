@@ -14,11 +14,13 @@ from tests.events._support import Recorder
 from vbwd_plugins import (
     Event,
     EventDispatcher,
-    EventListener,
     EventPriority,
-    InvalidListenerError,
-    ListenerFailure,
     PluginError,
+)
+from vbwd_plugins.errors import InvalidListenerError
+from vbwd_plugins.events import (
+    EventListener,
+    ListenerFailure,
 )
 
 P = EventPriority
@@ -472,22 +474,34 @@ def test_events_compare_and_print_like_the_seed_dataclass() -> None:
     assert Event("y").data == {}
 
 
-def test_the_event_api_is_exported_from_the_package() -> None:
-    """Users import every event name from ``vbwd_plugins``."""
-    import vbwd_plugins
+def test_the_event_api_is_exported_from_its_packages() -> None:
+    """Event names come from ``vbwd_plugins.events``, their errors from ``vbwd_plugins.errors``."""
+    import vbwd_plugins.errors
+    import vbwd_plugins.events
 
-    for name in (
-        "AsyncListenerError",
-        "Event",
-        "EventDeserializationError",
-        "EventDispatcher",
-        "EventListener",
-        "EventPriority",
-        "EventSerializationError",
-        "InvalidListenerError",
-        "ListenerFailure",
-        "ListenerTimeoutError",
-        "register_event_enum",
+    for module, names in (
+        (
+            vbwd_plugins.events,
+            (
+                "Event",
+                "EventDispatcher",
+                "EventListener",
+                "EventPriority",
+                "ListenerFailure",
+                "register_event_enum",
+            ),
+        ),
+        (
+            vbwd_plugins.errors,
+            (
+                "AsyncListenerError",
+                "EventDeserializationError",
+                "EventSerializationError",
+                "InvalidListenerError",
+                "ListenerTimeoutError",
+            ),
+        ),
     ):
-        assert name in vbwd_plugins.__all__
-        assert getattr(vbwd_plugins, name).__module__.startswith("vbwd_plugins.")
+        for name in names:
+            assert name in module.__all__
+            assert getattr(module, name).__module__.startswith("vbwd_plugins.")

@@ -16,14 +16,16 @@ from hypothesis import strategies as st
 
 from vbwd_plugins import (
     Event,
-    EventDeserializationError,
     EventPriority,
-    EventSerializationError,
-    PaymentCompleted,
     PaymentEventData,
     PluginError,
-    register_event_enum,
 )
+from vbwd_plugins.errors import (
+    EventDeserializationError,
+    EventSerializationError,
+)
+from vbwd_plugins.events import register_event_enum
+from vbwd_plugins.payments import PaymentCompleted
 
 
 @register_event_enum

@@ -9,7 +9,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from vbwd_plugins import Event, EventDispatcher, EventPriority
+from vbwd_plugins import (
+    Event,
+    EventDispatcher,
+    EventPriority,
+)
 
 DISPATCHERS = 4
 MUTATORS = 2

@@ -10,13 +10,13 @@ from vbwd_plugins import (
     BasePlugin,
     Event,
     EventPriority,
-    ListenerSpec,
     PluginManager,
     PluginMetadata,
-    PluginValidationError,
     hookimpl,
     listener,
 )
+from vbwd_plugins.errors import PluginValidationError
+from vbwd_plugins.plugins import ListenerSpec
 
 
 class Counter(BasePlugin):

@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from tests._support import SimplePlugin
 from vbwd_plugins import (
     PluginError,
-    PluginHookError,
     PluginManager,
-    PluginStateError,
     PluginStatus,
 )
-from vbwd_plugins._plugin import TRANSITIONS
+from vbwd_plugins.errors import (
+    PluginHookError,
+    PluginStateError,
+)
+from vbwd_plugins.plugins._model import TRANSITIONS
 
 S = PluginStatus
 
@@ -148,7 +150,7 @@ def test_failed_initialize_restores_previous_config(
 
 def test_error_classes_subclass_builtins() -> None:
     """Every error is a PluginError and the built-in a caller would catch."""
-    import vbwd_plugins as v
+    import vbwd_plugins.errors as v
 
     assert issubclass(v.PluginNotFoundError, ValueError)
     assert issubclass(v.PluginNotFoundError, LookupError)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from vbwd_plugins import BasePlugin, InvalidMetadataError, PluginManager, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginManager,
+    PluginMetadata,
+)
+from vbwd_plugins.errors import InvalidMetadataError
 
 
 class MetaPlugin(BasePlugin):

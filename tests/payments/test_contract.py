@@ -12,9 +12,7 @@ import pytest
 
 from vbwd_plugins import (
     Capability,
-    CurrencyRules,
     Money,
-    MoneyError,
     PaymentErrorCode,
     PaymentEventType,
     PaymentProviderPlugin,
@@ -22,10 +20,16 @@ from vbwd_plugins import (
     PaymentStatus,
     PluginManager,
     PluginMetadata,
+    WebhookVerificationError,
+)
+from vbwd_plugins.errors import (
+    MoneyError,
     PluginStateError,
     UnsupportedOperationError,
     WebhookPayloadError,
-    WebhookVerificationError,
+)
+from vbwd_plugins.payments import (
+    CurrencyRules,
     header_value,
 )
 from vbwd_plugins.testing import MockPaymentPlugin, RecordingDispatcher

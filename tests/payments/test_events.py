@@ -11,19 +11,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vbwd_plugins import (
-    ISO_4217_EXPONENTS,
     Event,
     Money,
-    PaymentAuthorized,
-    PaymentCancelled,
-    PaymentCompleted,
     PaymentErrorCode,
     PaymentEventData,
     PaymentEventType,
+)
+from vbwd_plugins.errors import WebhookPayloadError
+from vbwd_plugins.payments import (
+    ISO_4217_EXPONENTS,
+    PaymentAuthorized,
+    PaymentCancelled,
+    PaymentCompleted,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
-    WebhookPayloadError,
 )
 
 ALL = [

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vbwd_plugins import (
+from vbwd_plugins import Money
+from vbwd_plugins.errors import MoneyError
+from vbwd_plugins.payments import (
     ISO_4217_EXPONENTS,
     ISO_4217_RULES,
     CurrencyRule,
     CurrencyRules,
-    Money,
-    MoneyError,
     currency_exponent,
 )
 

@@ -10,7 +10,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, SecretStr
 
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 LOG: list[str] = []
 
@@ -73,7 +76,10 @@ ENTRY_POINTS = {
 
 #: Source of a plugin kept in its own module, to check that it is never imported.
 IDLE_MODULE = """
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 
 class Idle(BasePlugin):

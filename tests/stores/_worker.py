@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from tests.stores._support import StoreTarget
-from vbwd_plugins import StoreConflictError
+from vbwd_plugins.errors import StoreConflictError
 
 TIMEOUT = 60.0
 

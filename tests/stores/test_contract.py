@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.stores._support import StoreTarget
-from vbwd_plugins import StoreConflictError, StoreError
+from vbwd_plugins.errors import (
+    StoreConflictError,
+    StoreError,
+)
 from vbwd_plugins.stores import PluginRecord, StateStore
 
 

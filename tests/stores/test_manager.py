@@ -18,12 +18,14 @@ from vbwd_plugins import (
     ConfigValidationError,
     PluginManager,
     PluginStatus,
+)
+from vbwd_plugins.config._schema import MASK
+from vbwd_plugins.config._secrets import FernetSecretBox
+from vbwd_plugins.errors import (
     SecretsError,
     StoreConflictError,
     StoreError,
 )
-from vbwd_plugins._config import MASK
-from vbwd_plugins._secrets import FernetSecretBox
 from vbwd_plugins.stores import PluginRecord, StateStore
 
 KEY = FernetSecretBox.generate_key()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.stores import _worker
 from tests.stores._support import StoreTarget, make_target
-from vbwd_plugins import StoreError
+from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._migrations import MIGRATIONS
 
 pytestmark = pytest.mark.usefixtures("spawn_path")

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field, SecretStr
 
 from tests.stores._support import StoreTarget
-from vbwd_plugins import SecretsError
-from vbwd_plugins._secrets import FernetSecretBox, rotate_store, seal_secrets, unseal_secrets
+from vbwd_plugins.config._secrets import FernetSecretBox, rotate_store, seal_secrets, unseal_secrets
+from vbwd_plugins.errors import SecretsError
 from vbwd_plugins.stores import StateStore
 
 KEY_OLD = FernetSecretBox.generate_key()

@@ -6,7 +6,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vbwd_plugins import BasePlugin, PluginMetadata
+from vbwd_plugins import (
+    BasePlugin,
+    PluginMetadata,
+)
 
 SECRET = "sk_web_test_secret_value_0001"
 

@@ -11,15 +11,18 @@ from hypothesis import strategies as st
 
 from tests.web._plugins import SECRET, Base, Child, Keyed
 from vbwd_plugins import (
-    DependencyCycleError,
-    FernetSecretBox,
     PluginManager,
     PluginStatus,
-    SecretsError,
     SQLiteStateStore,
+)
+from vbwd_plugins.admin import PluginAdmin, error_response
+from vbwd_plugins.config import FernetSecretBox
+from vbwd_plugins.errors import (
+    DependencyCycleError,
+    SecretsError,
     StoreError,
 )
-from vbwd_plugins.web import PluginAdmin, bearer_token, error_response
+from vbwd_plugins.web import bearer_token
 
 STATUSES = {200, 400, 404, 405, 409, 415, 422, 500}
 

@@ -10,7 +10,12 @@ import requests
 
 from tests.web._plugins import SECRET, Keyed
 from tests.web.conftest import Start
-from vbwd_plugins import FernetSecretBox, PluginManager, PluginStatus, SQLiteStateStore
+from vbwd_plugins import (
+    PluginManager,
+    PluginStatus,
+    SQLiteStateStore,
+)
+from vbwd_plugins.config import FernetSecretBox
 from vbwd_plugins.web import bearer_token
 
 TOKEN = "admin-token-for-tests"

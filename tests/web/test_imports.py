@@ -29,11 +29,8 @@ def test_web_public_surface() -> None:
             vbwd_plugins.web,
             [
                 "DEFAULT_MAX_BODY",
-                "AdminResponse",
-                "PluginAdmin",
                 "WebhookHandler",
                 "bearer_token",
-                "error_response",
             ],
         ),
         (flask, ["create_blueprint"]),

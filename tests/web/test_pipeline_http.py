@@ -14,12 +14,12 @@ import requests
 from tests.web.conftest import Start
 from vbwd_plugins import (
     Event,
-    FernetSecretBox,
     PaymentEventType,
     PluginManager,
     SQLiteStateStore,
     WebhookProcessor,
 )
+from vbwd_plugins.config import FernetSecretBox
 from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
 
 

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vbwd_plugins import Event, PaymentEventType
+from vbwd_plugins import (
+    Event,
+    PaymentEventType,
+)
 from vbwd_plugins.testing import MockPaymentPlugin, WebhookDelivery
 
 SECRET = "mock_whsec_for_the_pipeline_suite"

@@ -17,8 +17,13 @@ from typing import Any
 
 from tests.stores._support import StoreTarget
 from tests.webhooks._support import SECRET, SideEffects
-from vbwd_plugins import Event, PluginManager, WebhookInbox, WebhookProcessor
+from vbwd_plugins import (
+    Event,
+    PluginManager,
+    WebhookProcessor,
+)
 from vbwd_plugins.testing import MockPaymentPlugin
+from vbwd_plugins.webhooks import WebhookInbox
 
 TIMEOUT = 60.0
 Delivery = tuple[dict[str, str], bytes]

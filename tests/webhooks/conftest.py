@@ -13,7 +13,10 @@ import pytest
 
 from tests.stores._support import StoreTarget
 from tests.webhooks._support import SECRET, SideEffects
-from vbwd_plugins import PluginManager, WebhookProcessor
+from vbwd_plugins import (
+    PluginManager,
+    WebhookProcessor,
+)
 from vbwd_plugins.stores import PostgresStateStore, SQLiteStateStore
 from vbwd_plugins.testing import MockPaymentPlugin
 

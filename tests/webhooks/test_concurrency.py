@@ -15,8 +15,12 @@ import pytest
 from tests.stores._support import StoreTarget
 from tests.webhooks import _worker
 from tests.webhooks._support import SECRET, SideEffects, completed_delivery
-from vbwd_plugins import InboxStatus, PluginManager, WebhookProcessor
+from vbwd_plugins import (
+    PluginManager,
+    WebhookProcessor,
+)
 from vbwd_plugins.testing import MockPaymentPlugin
+from vbwd_plugins.webhooks import InboxStatus
 
 pytestmark = pytest.mark.usefixtures("spawn_path")
 

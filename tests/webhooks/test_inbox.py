@@ -14,15 +14,17 @@ from hypothesis import strategies as st
 from tests.webhooks._support import SECRET, SideEffects, completed_delivery, signed
 from vbwd_plugins import (
     Event,
-    InboxStatus,
     PaymentEventType,
     PluginManager,
     SQLiteStateStore,
-    StoreError,
-    WebhookInbox,
     WebhookProcessor,
 )
+from vbwd_plugins.errors import StoreError
 from vbwd_plugins.testing import MockPaymentPlugin
+from vbwd_plugins.webhooks import (
+    InboxStatus,
+    WebhookInbox,
+)
 
 LEASE = timedelta(minutes=5)
 

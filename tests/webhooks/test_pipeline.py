@@ -14,15 +14,17 @@ from tests.stores._support import StoreTarget
 from tests.webhooks._support import SECRET, SideEffects, completed_delivery, signed
 from vbwd_plugins import (
     Event,
+    PluginManager,
+    WebhookProcessor,
+)
+from vbwd_plugins.errors import StoreError
+from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
+from vbwd_plugins.webhooks import (
     InboxClaim,
     InboxRecord,
     InboxStatus,
-    PluginManager,
-    StoreError,
     WebhookInbox,
-    WebhookProcessor,
 )
-from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
 
 AUDIT = "vbwd_plugins.audit"
 
@@ -422,9 +424,9 @@ def test_processor_needs_an_inbox_and_a_positive_lease(store: WebhookInbox) -> N
 
 
 def test_pipeline_names_are_exported() -> None:
-    """The pipeline and inbox names are importable from the package root and listed in __all__."""
+    """Pipeline and inbox names live in ``vbwd_plugins.webhooks``; the root has the processor."""
     import vbwd_plugins
-    import vbwd_plugins.stores
+    import vbwd_plugins.webhooks
 
     names = {
         "InboxClaim",
@@ -434,5 +436,5 @@ def test_pipeline_names_are_exported() -> None:
         "WebhookProcessor",
         "WebhookResponse",
     }
-    assert names <= set(vbwd_plugins.__all__)
-    assert names - {"WebhookProcessor", "WebhookResponse"} <= set(vbwd_plugins.stores.__all__)
+    assert names == set(vbwd_plugins.webhooks.__all__)
+    assert {"WebhookProcessor", "WebhookResponse"} <= set(vbwd_plugins.__all__)

@@ -15,11 +15,11 @@ import pytest
 from tests.stores._support import StoreTarget
 from vbwd_plugins import (
     Event,
-    FernetSecretBox,
-    InboxStatus,
     PluginManager,
     WebhookProcessor,
 )
+from vbwd_plugins.config import FernetSecretBox
+from vbwd_plugins.webhooks import InboxStatus
 
 pytest.importorskip("vbwd_stripe", reason="the vbwd-stripe distribution is not installed")
 from vbwd_stripe import StripePlugin

@@ -33,7 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
-from vbwd_plugins import FernetSecretBox, PluginManager, SQLiteStateStore
+from vbwd_plugins import (
+    PluginManager,
+    SQLiteStateStore,
+)
+from vbwd_plugins.config import FernetSecretBox
 
 try:
     import subscriptions_example

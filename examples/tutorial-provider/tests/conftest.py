@@ -17,7 +17,10 @@ from pytest_httpserver import HTTPServer
 from vbwd_acmepay import AcmePayPlugin
 from werkzeug import Request, Response
 
-from vbwd_plugins import PaymentErrorCode, PaymentEventType
+from vbwd_plugins import (
+    PaymentErrorCode,
+    PaymentEventType,
+)
 from vbwd_plugins.testing import WebhookDelivery, WebhookVariant
 
 API_KEY = "acme_test_key"

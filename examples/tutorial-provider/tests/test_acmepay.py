@@ -7,7 +7,11 @@ from uuid import uuid4
 import pytest
 from vbwd_acmepay import AcmePayPlugin
 
-from vbwd_plugins import ConfigValidationError, MoneyError, PaymentStatus
+from vbwd_plugins import (
+    ConfigValidationError,
+    PaymentStatus,
+)
+from vbwd_plugins.errors import MoneyError
 
 
 def test_huf_is_sent_without_decimals(payment_provider_harness: Any) -> None:

@@ -11,7 +11,10 @@ from decimal import Decimal
 import pytest
 from vbwd_paypal import PayPalClient, PayPalConfig
 
-from vbwd_plugins import PaymentErrorCode, PaymentResult
+from vbwd_plugins import (
+    PaymentErrorCode,
+    PaymentResult,
+)
 
 from ._fake_paypal import error_body
 from .conftest import CLIENT_ID, CLIENT_SECRET, FakeClock, Rig

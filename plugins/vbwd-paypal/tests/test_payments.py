@@ -8,7 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from vbwd_plugins import Money, MoneyError, PaymentErrorCode, PaymentStatus
+from vbwd_plugins import (
+    Money,
+    PaymentErrorCode,
+    PaymentStatus,
+)
+from vbwd_plugins.errors import MoneyError
 
 from ._fake_paypal import error_body
 from .conftest import Rig

@@ -18,9 +18,11 @@ from vbwd_paypal._webhooks import check_cert_url, signed_message
 from vbwd_plugins import (
     PaymentErrorCode,
     PaymentEventData,
+    WebhookVerificationError,
+)
+from vbwd_plugins.payments import (
     PaymentFailed,
     PaymentRefunded,
-    WebhookVerificationError,
 )
 
 from ._pki import TestPKI

@@ -13,7 +13,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from vbwd_stripe import StripePlugin
 
-from vbwd_plugins import Money, PaymentErrorCode, PaymentEventType
+from vbwd_plugins import (
+    Money,
+    PaymentErrorCode,
+    PaymentEventType,
+)
 from vbwd_plugins.testing import WebhookDelivery, WebhookVariant
 
 from ._fake_stripe import FakeStripe, Scripted

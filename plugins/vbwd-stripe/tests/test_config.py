@@ -9,7 +9,11 @@ from pydantic import SecretStr
 from vbwd_stripe import StripePlugin
 from vbwd_stripe._config import DEFAULT_API_BASE, StripeConfig
 
-from vbwd_plugins import ConfigValidationError, PaymentErrorCode, PluginStatus
+from vbwd_plugins import (
+    ConfigValidationError,
+    PaymentErrorCode,
+    PluginStatus,
+)
 
 from ._fake_stripe import FakeStripe
 from .conftest import WEBHOOK_SECRET, config_for

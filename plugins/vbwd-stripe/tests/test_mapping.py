@@ -15,7 +15,13 @@ from vbwd_stripe._currency import STRIPE_CURRENCY_RULES, iso_units, stripe_units
 from vbwd_stripe._error_map import error_code_for, failure_from_stripe_error
 from vbwd_stripe._status import INTENT_STATUSES, REFUND_STATUSES, intent_status, refund_status
 
-from vbwd_plugins import ISO_4217_EXPONENTS, Money, MoneyError, PaymentErrorCode, PaymentStatus
+from vbwd_plugins import (
+    Money,
+    PaymentErrorCode,
+    PaymentStatus,
+)
+from vbwd_plugins.errors import MoneyError
+from vbwd_plugins.payments import ISO_4217_EXPONENTS
 
 #: Every PaymentIntent status in stripe 16 (provider facts) and what it means for a host.
 INTENT_CASES = {

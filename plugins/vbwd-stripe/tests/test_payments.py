@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from vbwd_stripe import StripePlugin
 
-from vbwd_plugins import Money, MoneyError, PaymentErrorCode, PaymentResult, PaymentStatus
+from vbwd_plugins import (
+    Money,
+    PaymentErrorCode,
+    PaymentResult,
+    PaymentStatus,
+)
+from vbwd_plugins.errors import MoneyError
 
 from ._fake_stripe import FakeStripe, Scripted
 

@@ -20,13 +20,15 @@ from vbwd_stripe._signature import SignatureVerifier
 from vbwd_plugins import (
     Event,
     Money,
-    PaymentCompleted,
     PaymentErrorCode,
     PaymentEventData,
-    PaymentFailed,
-    PaymentRefunded,
     PluginManager,
     WebhookVerificationError,
+)
+from vbwd_plugins.payments import (
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentRefunded,
 )
 
 from ._fake_stripe import FakeStripe

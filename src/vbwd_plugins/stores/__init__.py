@@ -2,30 +2,22 @@
 
 :class:`SQLiteStateStore` is the embedded default; :class:`PostgresStateStore` (extra
 ``vbwd-plugins[postgres]``) serves several workers or machines. Both implement
-:class:`StateStore` and the webhook inbox (:class:`WebhookInbox`); :func:`open_store` picks
-one from a URL.
+:class:`StateStore` and the webhook inbox (:class:`vbwd_plugins.webhooks.WebhookInbox`);
+:func:`open_store` picks one from a URL.
 """
 
 from __future__ import annotations
 
-from ._base import PluginRecord as PluginRecord
-from ._base import StateStore as StateStore
-from ._inbox import InboxClaim as InboxClaim
-from ._inbox import InboxRecord as InboxRecord
-from ._inbox import InboxStatus as InboxStatus
-from ._inbox import WebhookInbox as WebhookInbox
-from .postgres import PostgresStateStore as PostgresStateStore
-from .sqlite import SQLiteStateStore as SQLiteStateStore
+from vbwd_plugins.stores._base import PluginRecord as PluginRecord
+from vbwd_plugins.stores._base import StateStore as StateStore
+from vbwd_plugins.stores.postgres import PostgresStateStore as PostgresStateStore
+from vbwd_plugins.stores.sqlite import SQLiteStateStore as SQLiteStateStore
 
 __all__ = [
-    "InboxClaim",
-    "InboxRecord",
-    "InboxStatus",
     "PluginRecord",
     "PostgresStateStore",
     "SQLiteStateStore",
     "StateStore",
-    "WebhookInbox",
     "open_store",
 ]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
-from vbwd_plugins._errors import StoreConflictError, StoreError
-from vbwd_plugins._plugin import PluginStatus
+from vbwd_plugins.errors import StoreConflictError, StoreError
+from vbwd_plugins.plugins._model import PluginStatus
 
 __all__ = ["PluginRecord", "StateStore"]
 

@@ -16,9 +16,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins._errors import StoreError
-
-from ._inbox import (
+from vbwd_plugins.errors import StoreError
+from vbwd_plugins.webhooks._inbox import (
     InboxClaim,
     InboxRecord,
     InboxStatus,
@@ -71,7 +70,7 @@ def _record(row: tuple[Any, ...]) -> InboxRecord:
 
 
 class PostgresInboxMixin:
-    """:class:`~vbwd_plugins.WebhookInbox` methods for :class:`PostgresStateStore`."""
+    """:class:`~vbwd_plugins.webhooks.WebhookInbox` methods for :class:`PostgresStateStore`."""
 
     if TYPE_CHECKING:
         _schema: str

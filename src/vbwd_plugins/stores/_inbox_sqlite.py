@@ -24,9 +24,9 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins._errors import StoreError
-
-from ._inbox import (
+from vbwd_plugins.errors import StoreError
+from vbwd_plugins.stores._sqlite_tx import immediate
+from vbwd_plugins.webhooks._inbox import (
     InboxClaim,
     InboxRecord,
     InboxStatus,
@@ -34,7 +34,6 @@ from ._inbox import (
     check_purge_age,
     load_payload,
 )
-from ._sqlite_tx import immediate
 
 __all__ = ["SQLiteInboxMixin"]
 
@@ -94,7 +93,7 @@ def _record(row: tuple[Any, ...]) -> InboxRecord:
 
 
 class SQLiteInboxMixin:
-    """:class:`~vbwd_plugins.WebhookInbox` methods for :class:`SQLiteStateStore`."""
+    """:class:`~vbwd_plugins.webhooks.WebhookInbox` methods for :class:`SQLiteStateStore`."""
 
     #: ``PRAGMA synchronous`` for inbox commits: ``"NORMAL"`` (survives a process crash)
     #: or ``"FULL"`` / ``"EXTRA"`` (also survives power loss, one disk flush per commit).

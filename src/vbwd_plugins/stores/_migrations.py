@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins._errors import StoreError
-
-from ._sqlite_tx import immediate
+from vbwd_plugins.errors import StoreError
+from vbwd_plugins.stores._sqlite_tx import immediate
 
 if TYPE_CHECKING:
     import psycopg

@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
-from vbwd_plugins._errors import StoreError
-
-from ._base import PluginRecord, check_write, conflict, status_times, utcnow
-from ._inbox_postgres import PostgresInboxMixin
-from ._migrations import apply_postgres
+from vbwd_plugins.errors import StoreError
+from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
+from vbwd_plugins.stores._inbox_postgres import PostgresInboxMixin
+from vbwd_plugins.stores._migrations import apply_postgres
 
 if TYPE_CHECKING:
     import psycopg

@@ -19,12 +19,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final, final
 
-from vbwd_plugins._errors import StoreError
-
-from ._base import PluginRecord, check_write, conflict, status_times, utcnow
-from ._inbox_sqlite import SQLiteInboxMixin
-from ._migrations import apply_sqlite
-from ._sqlite_tx import immediate
+from vbwd_plugins.errors import StoreError
+from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
+from vbwd_plugins.stores._inbox_sqlite import SQLiteInboxMixin
+from vbwd_plugins.stores._migrations import apply_sqlite
+from vbwd_plugins.stores._sqlite_tx import immediate
 
 __all__ = ["DEFAULT_SQLITE_PATH", "ENV_SQLITE_PATH", "SQLiteStateStore"]
 

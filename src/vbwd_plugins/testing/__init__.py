@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._mock import MockCall as MockCall
-from ._mock import MockHarness as MockHarness
-from ._mock import MockOutcome as MockOutcome
-from ._mock import MockPaymentPlugin as MockPaymentPlugin
-from ._support import RecordingDispatcher as RecordingDispatcher
-from ._support import WebhookDelivery as WebhookDelivery
-from ._support import WebhookVariant as WebhookVariant
+from vbwd_plugins.testing._mock import MockCall as MockCall
+from vbwd_plugins.testing._mock import MockHarness as MockHarness
+from vbwd_plugins.testing._mock import MockOutcome as MockOutcome
+from vbwd_plugins.testing._mock import MockPaymentPlugin as MockPaymentPlugin
+from vbwd_plugins.testing._support import RecordingDispatcher as RecordingDispatcher
+from vbwd_plugins.testing._support import WebhookDelivery as WebhookDelivery
+from vbwd_plugins.testing._support import WebhookVariant as WebhookVariant
 
 if TYPE_CHECKING:
-    from ._conformance import PaymentProviderHarness as PaymentProviderHarness
-    from ._conformance import ProviderConformanceSuite as ProviderConformanceSuite
+    from vbwd_plugins.testing._conformance import PaymentProviderHarness as PaymentProviderHarness
+    from vbwd_plugins.testing._conformance import (
+        ProviderConformanceSuite as ProviderConformanceSuite,
+    )
 
 __all__ = [
     "MockCall",
@@ -40,7 +42,7 @@ _NEEDS_PYTEST = frozenset({"PaymentProviderHarness", "ProviderConformanceSuite"}
 def __getattr__(name: str) -> Any:
     # The suite imports pytest; importing it lazily keeps MockPaymentPlugin usable without.
     if name in _NEEDS_PYTEST:
-        from . import _conformance
+        from vbwd_plugins.testing import _conformance
 
         return getattr(_conformance, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,19 +58,18 @@ from typing import Any, Protocol, runtime_checkable
 
 import pytest
 
-from vbwd_plugins._errors import MoneyError, UnsupportedOperationError, WebhookVerificationError
-from vbwd_plugins._events import Event
-from vbwd_plugins._money import Money
-from vbwd_plugins._payment_events import PaymentEventData, PaymentEventType, PaymentRefunded
-from vbwd_plugins._payments import (
+from vbwd_plugins.errors import MoneyError, UnsupportedOperationError, WebhookVerificationError
+from vbwd_plugins.events._dispatcher import Event
+from vbwd_plugins.payments._events import PaymentEventData, PaymentEventType, PaymentRefunded
+from vbwd_plugins.payments._money import Money
+from vbwd_plugins.payments._provider import PaymentProviderPlugin
+from vbwd_plugins.payments._results import (
     Capability,
     PaymentErrorCode,
-    PaymentProviderPlugin,
     PaymentResult,
     PaymentStatus,
 )
-
-from ._support import RecordingDispatcher, WebhookDelivery, WebhookVariant
+from vbwd_plugins.testing._support import RecordingDispatcher, WebhookDelivery, WebhookVariant
 
 __all__ = ["PaymentProviderHarness", "ProviderConformanceSuite"]
 

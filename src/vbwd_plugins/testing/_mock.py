@@ -23,9 +23,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
-from vbwd_plugins._errors import WebhookPayloadError
-from vbwd_plugins._money import Money
-from vbwd_plugins._payment_events import (
+from vbwd_plugins.errors import WebhookPayloadError
+from vbwd_plugins.payments._events import (
     PaymentAuthorized,
     PaymentCancelled,
     PaymentCompleted,
@@ -35,21 +34,21 @@ from vbwd_plugins._payment_events import (
     PaymentPending,
     PaymentRefunded,
 )
-from vbwd_plugins._payments import (
+from vbwd_plugins.payments._money import Money
+from vbwd_plugins.payments._provider import PaymentProviderPlugin
+from vbwd_plugins.payments._results import (
     Capability,
     PaymentErrorCode,
-    PaymentProviderPlugin,
     PaymentResult,
     PaymentStatus,
 )
-from vbwd_plugins._plugin import PluginMetadata
-
-from ._support import WebhookDelivery, WebhookVariant
+from vbwd_plugins.plugins._model import PluginMetadata
+from vbwd_plugins.testing._support import WebhookDelivery, WebhookVariant
 
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from vbwd_plugins._events import Event
+    from vbwd_plugins.events._dispatcher import Event
 
 __all__ = ["MockCall", "MockHarness", "MockOutcome", "MockPaymentPlugin"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from vbwd_plugins._events import Event, EventDispatcher
+from vbwd_plugins.events._dispatcher import Event, EventDispatcher
 
 __all__ = ["RecordingDispatcher", "WebhookDelivery", "WebhookVariant"]
 

@@ -1,6 +1,6 @@
 """HTTP routes for hosts: the plugin admin API and provider webhooks.
 
-The routes themselves are framework-neutral (:class:`PluginAdmin` and
+The routes themselves are framework-neutral (:class:`vbwd_plugins.admin.PluginAdmin` and
 :class:`vbwd_plugins.WebhookProcessor`); two thin adapters mount them:
 
 * ``vbwd_plugins.web.flask.create_blueprint`` (``pip install "vbwd-plugins[flask]"``);
@@ -9,18 +9,12 @@ The routes themselves are framework-neutral (:class:`PluginAdmin` and
 Importing this package imports neither framework.
 """
 
-from ._admin import PluginAdmin as PluginAdmin
-from ._admin import error_response as error_response
-from ._common import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY
-from ._common import AdminResponse as AdminResponse
-from ._common import WebhookHandler as WebhookHandler
-from ._common import bearer_token as bearer_token
+from vbwd_plugins.web._common import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY
+from vbwd_plugins.web._common import WebhookHandler as WebhookHandler
+from vbwd_plugins.web._common import bearer_token as bearer_token
 
 __all__ = [
     "DEFAULT_MAX_BODY",
-    "AdminResponse",
-    "PluginAdmin",
     "WebhookHandler",
     "bearer_token",
-    "error_response",
 ]

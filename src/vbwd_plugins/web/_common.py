@@ -9,11 +9,12 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from vbwd_plugins.admin._response import AdminResponse
+
 if TYPE_CHECKING:
-    from vbwd_plugins._manager import PluginManager
+    from vbwd_plugins.plugins._manager import PluginManager
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -34,15 +35,6 @@ logger = logging.getLogger("vbwd_plugins.web")
 
 #: Largest request body the adapters read (1 MiB): provider webhooks are a few KB.
 DEFAULT_MAX_BODY: Final = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class AdminResponse:
-    """An HTTP answer of the admin API: status, JSON body and extra headers."""
-
-    status: int
-    body: dict[str, Any]
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class ResponseLike(Protocol):
@@ -128,7 +120,7 @@ def refusal(authorize: Callable[[Any], bool] | None, request: object) -> AdminRe
 
 def default_processor(manager: PluginManager) -> WebhookHandler:
     """The webhook pipeline the adapters use when the host passes none."""
-    from vbwd_plugins._webhooks import WebhookProcessor
+    from vbwd_plugins.webhooks._processor import WebhookProcessor
 
     return WebhookProcessor(manager)
 

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._admin import PluginAdmin
-from ._common import (
+from vbwd_plugins.admin._service import PluginAdmin
+from vbwd_plugins.web._common import (
     DEFAULT_MAX_BODY,
     AdminResponse,
     WebhookHandler,
@@ -39,7 +39,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from vbwd_plugins._manager import PluginManager
+    from vbwd_plugins.plugins._manager import PluginManager
 
 __all__ = ["Authorize", "create_app"]
 

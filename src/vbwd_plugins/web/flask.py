@@ -9,7 +9,7 @@
         url_prefix="/api/v1",
     )
 
-gives ``/api/v1/admin/plugins/...`` (see :class:`vbwd_plugins.web.PluginAdmin`) and
+gives ``/api/v1/admin/plugins/...`` (see :class:`vbwd_plugins.admin.PluginAdmin`) and
 ``POST /api/v1/webhooks/<provider>``. The admin routes refuse every request (403) unless
 ``authorize`` is given; webhook routes are authenticated by the provider's signature.
 """
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from ._admin import PluginAdmin
-from ._common import (
+from vbwd_plugins.admin._service import PluginAdmin
+from vbwd_plugins.web._common import (
     DEFAULT_MAX_BODY,
     WebhookHandler,
     default_processor,
@@ -32,7 +32,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from vbwd_plugins._manager import PluginManager
+    from vbwd_plugins.plugins._manager import PluginManager
 
 __all__ = ["create_blueprint"]
 

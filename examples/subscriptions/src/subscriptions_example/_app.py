@@ -15,7 +15,11 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from vbwd_plugins import PluginManager, SQLiteStateStore, WebhookProcessor
+from vbwd_plugins import (
+    PluginManager,
+    SQLiteStateStore,
+    WebhookProcessor,
+)
 from vbwd_plugins.web import bearer_token
 from vbwd_plugins.web.flask import create_blueprint
 

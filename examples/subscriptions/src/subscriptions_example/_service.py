@@ -13,12 +13,14 @@ from typing import Any, Final
 from vbwd_plugins import (
     Event,
     Money,
-    PaymentCompleted,
     PaymentEventData,
-    PaymentFailed,
     PaymentProviderPlugin,
     PaymentResult,
     PluginManager,
+)
+from vbwd_plugins.payments import (
+    PaymentCompleted,
+    PaymentFailed,
 )
 
 from ._db import Status, Subscription, SubscriptionDB

@@ -15,18 +15,20 @@ from pydantic import BaseModel, SecretStr
 
 from vbwd_plugins import (
     Capability,
-    CurrencyRules,
     Money,
-    PaymentCancelled,
-    PaymentCompleted,
     PaymentErrorCode,
     PaymentEventData,
-    PaymentFailed,
     PaymentProviderPlugin,
-    PaymentRefunded,
     PaymentResult,
     PaymentStatus,
     PluginMetadata,
+)
+from vbwd_plugins.payments import (
+    CurrencyRules,
+    PaymentCancelled,
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentRefunded,
 )
 
 from ._client import AcmePayClient, AcmePayError

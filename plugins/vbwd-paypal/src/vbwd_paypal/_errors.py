@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vbwd_plugins import PaymentErrorCode, PluginError
+from vbwd_plugins import (
+    PaymentErrorCode,
+    PluginError,
+)
 
 __all__ = ["PayPalAPIError", "PayPalError", "PayPalTransportError"]
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from vbwd_plugins import CurrencyRules, PaymentErrorCode, PaymentStatus
+from vbwd_plugins import (
+    PaymentErrorCode,
+    PaymentStatus,
+)
+from vbwd_plugins.payments import CurrencyRules
 
 __all__ = [
     "AUTHORIZATION_STATUS",

@@ -30,9 +30,9 @@ from vbwd_plugins import (
     PaymentResult,
     PaymentStatus,
     PluginMetadata,
-    PluginStateError,
     WebhookVerificationError,
 )
+from vbwd_plugins.errors import PluginStateError
 
 from ._client import PayPalClient, mount_adapters
 from ._config import PayPalConfig

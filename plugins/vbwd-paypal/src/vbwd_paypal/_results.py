@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from vbwd_plugins import Money, PaymentErrorCode, PaymentResult, PaymentStatus
+from vbwd_plugins import (
+    Money,
+    PaymentErrorCode,
+    PaymentResult,
+    PaymentStatus,
+)
 
 from ._errors import PayPalAPIError
 from ._mapping import AUTHORIZATION_STATUS, CAPTURE_STATUS, ORDER_STATUS, REFUND_STATUS

@@ -25,16 +25,20 @@ from typing import Any, Final
 
 from vbwd_plugins import (
     Money,
+    PaymentErrorCode,
+    PaymentEventData,
+)
+from vbwd_plugins.errors import (
     MoneyError,
+    WebhookPayloadError,
+)
+from vbwd_plugins.payments import (
     PaymentAuthorized,
     PaymentCancelled,
     PaymentCompleted,
-    PaymentErrorCode,
-    PaymentEventData,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
-    WebhookPayloadError,
 )
 
 __all__ = [

@@ -46,7 +46,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from vbwd_plugins import WebhookVerificationError, header_value
+from vbwd_plugins import WebhookVerificationError
+from vbwd_plugins.payments import header_value
 
 from ._errors import PayPalError
 

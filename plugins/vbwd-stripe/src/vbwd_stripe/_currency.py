@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from vbwd_plugins import CurrencyRule, CurrencyRules, Money
+from vbwd_plugins import Money
+from vbwd_plugins.payments import (
+    CurrencyRule,
+    CurrencyRules,
+)
 
 __all__ = ["STRIPE_CURRENCY_RULES", "iso_units", "stripe_units", "to_money"]
 

@@ -14,7 +14,10 @@ from typing import Any, Final
 import requests
 import stripe
 
-from vbwd_plugins import PaymentErrorCode, PaymentResult
+from vbwd_plugins import (
+    PaymentErrorCode,
+    PaymentResult,
+)
 
 __all__ = ["code_for_error_object", "error_code_for", "failure_from_stripe_error"]
 

@@ -18,15 +18,17 @@ import stripe
 from vbwd_plugins import (
     Capability,
     Money,
-    MoneyError,
     PaymentErrorCode,
     PaymentEventData,
     PaymentProviderPlugin,
     PaymentResult,
     PaymentStatus,
     PluginMetadata,
-    PluginStateError,
     WebhookVerificationError,
+)
+from vbwd_plugins.errors import (
+    MoneyError,
+    PluginStateError,
 )
 
 from ._config import StripeConfig

@@ -38,16 +38,20 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from vbwd_plugins import (
+    PaymentErrorCode,
+    PaymentEventData,
+)
+from vbwd_plugins.errors import (
     MoneyError,
+    WebhookPayloadError,
+)
+from vbwd_plugins.payments import (
     PaymentAuthorized,
     PaymentCancelled,
     PaymentCompleted,
-    PaymentErrorCode,
-    PaymentEventData,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
-    WebhookPayloadError,
 )
 
 from ._currency import iso_units

@@ -10,20 +10,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins._config import public_config
-from vbwd_plugins._discovery import DiscoveryState
-from vbwd_plugins._errors import (
-    ConfigValidationError,
-    PluginError,
-    PluginNotFoundError,
-    SecretsError,
-)
-from vbwd_plugins._manager import MISSING, PluginManager
-from vbwd_plugins._plugin import PluginStatus
-from vbwd_plugins._secrets import FernetSecretBox, has_sealed, unseal_secrets
-from vbwd_plugins.web._admin import PluginAdmin
-
-from ._common import (
+from vbwd_plugins.admin._service import PluginAdmin
+from vbwd_plugins.cli._common import (
     CLIError,
     describe_store,
     err,
@@ -34,6 +22,17 @@ from ._common import (
     started,
     store_of,
 )
+from vbwd_plugins.config._schema import public_config
+from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed, unseal_secrets
+from vbwd_plugins.errors import (
+    ConfigValidationError,
+    PluginError,
+    PluginNotFoundError,
+    SecretsError,
+)
+from vbwd_plugins.plugins._discovery import DiscoveryState
+from vbwd_plugins.plugins._manager import MISSING, PluginManager
+from vbwd_plugins.plugins._model import PluginStatus
 
 if TYPE_CHECKING:
     from vbwd_plugins.stores._base import PluginRecord, StateStore
@@ -318,7 +317,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def _doctor_dependencies(manager: PluginManager, report: Callable[[str, str], None]) -> None:
     """Report unsatisfiable requirements and dependency cycles."""
-    from vbwd_plugins._graph import check_requirement
+    from vbwd_plugins.plugins._graph import check_requirement
 
     satisfied = True
     for plugin in manager.get_all_plugins():
@@ -343,7 +342,7 @@ def _doctor_dependencies(manager: PluginManager, report: Callable[[str, str], No
 def _doctor_store(
     manager: PluginManager, store: StateStore, report: Callable[[str, str], None]
 ) -> None:
-    from vbwd_plugins._config import is_config_schema, merge_config, validate_config
+    from vbwd_plugins.config._schema import is_config_schema, merge_config, validate_config
 
     records = store.list()
     report("ok", f"store opens: {len(records)} plugin record(s)")

@@ -8,7 +8,7 @@ from graphlib import CycleError, TopologicalSorter
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
-from ._errors import DependencyCycleError, DependencyError
+from vbwd_plugins.errors import DependencyCycleError, DependencyError
 
 __all__ = ["check_requirement", "dependency_order", "format_cycle", "transitive_dependents"]
 

@@ -26,13 +26,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from vbwd_plugins._config import (
+from vbwd_plugins.admin._response import AdminResponse
+from vbwd_plugins.config._schema import (
     MASK,
     is_config_schema,
     merge_config,
     validate_config,
 )
-from vbwd_plugins._errors import (
+from vbwd_plugins.config._secrets import has_sealed
+from vbwd_plugins.errors import (
     ConfigValidationError,
     DependencyCycleError,
     DependencyError,
@@ -48,11 +50,8 @@ from vbwd_plugins._errors import (
     StoreConflictError,
     StoreError,
 )
-from vbwd_plugins._manager import PluginInfo, PluginManager
-from vbwd_plugins._plugin import BasePlugin, PluginStatus
-from vbwd_plugins._secrets import has_sealed
-
-from ._common import AdminResponse
+from vbwd_plugins.plugins._manager import PluginInfo, PluginManager
+from vbwd_plugins.plugins._model import BasePlugin, PluginStatus
 
 __all__ = ["PluginAdmin", "error_response"]
 

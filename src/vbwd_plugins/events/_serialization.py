@@ -8,7 +8,7 @@ value*, an object with exactly one member whose name starts with ``$``::
     UUID(...)                 {"$uuid": "8f0c...-..."}
     aware datetime            {"$datetime": "2026-01-31T12:00:00.250000+01:00"}
     date                      {"$date": "2026-01-31"}
-    PaymentStatus.COMPLETED   {"$enum": {"type": "vbwd_plugins._payments:PaymentStatus",
+    PaymentStatus.COMPLETED   {"$enum": {"type": "vbwd_plugins.payments._provider:PaymentStatus",
                                          "name": "COMPLETED", "value": "completed"}}
     {"$x": 1}  (a dict whose only key starts with "$")
                               {"$dict": {"$x": 1}}
@@ -31,7 +31,7 @@ from enum import Enum
 from typing import Any, Final, TypeVar
 from uuid import UUID
 
-from ._errors import EventDeserializationError, EventSerializationError
+from vbwd_plugins.errors import EventDeserializationError, EventSerializationError
 
 __all__ = ["decode_event", "encode_event", "register_event_enum"]
 

@@ -29,10 +29,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretBytes, SecretStr
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ._errors import ConfigValidationError, SecretsError, StoreConflictError
+from vbwd_plugins.errors import ConfigValidationError, SecretsError, StoreConflictError
 
 if TYPE_CHECKING:
-    from .stores._base import StateStore
+    from vbwd_plugins.stores._base import StateStore
 
 __all__ = [
     "ENV_SECRET_KEYS",

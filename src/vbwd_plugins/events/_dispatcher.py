@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Self, cast, final, overload
 
-from ._errors import AsyncListenerError, InvalidListenerError, ListenerTimeoutError
-from ._serialization import decode_event, encode_event, register_event_enum
+from vbwd_plugins.errors import AsyncListenerError, InvalidListenerError, ListenerTimeoutError
+from vbwd_plugins.events._serialization import decode_event, encode_event, register_event_enum
 
 __all__ = ["Event", "EventDispatcher", "EventListener", "EventPriority", "ListenerFailure"]
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ._cli._common import (
+from vbwd_plugins.cli._common import (
     DEFAULT_SQLITE_PATH,
     ENV_ADMIN_TOKEN,
     ENV_PG_SCHEMA,
@@ -30,7 +29,7 @@ from ._cli._common import (
     err,
     store_location,
 )
-from ._cli._ops import (
+from vbwd_plugins.cli._ops import (
     cmd_inbox_list,
     cmd_inbox_purge,
     cmd_inbox_replay,
@@ -39,7 +38,7 @@ from ._cli._ops import (
     cmd_serve,
     parse_duration,
 )
-from ._cli._plugins import (
+from vbwd_plugins.cli._plugins import (
     cmd_config_set,
     cmd_config_show,
     cmd_disable,
@@ -50,8 +49,8 @@ from ._cli._plugins import (
     cmd_show,
     parse_assignment,
 )
-from ._discovery import DEFAULT_GROUP
-from ._errors import PluginError
+from vbwd_plugins.errors import PluginError
+from vbwd_plugins.plugins._discovery import DEFAULT_GROUP
 
 __all__ = [
     "ENV_ADMIN_TOKEN",
@@ -236,7 +235,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             err("(run with -vv for the traceback)")
     return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,10 +18,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self, final
 
-from ._errors import MoneyError, WebhookPayloadError
-from ._events import Event
-from ._money import Money, _normalize_code
-from ._payments import PaymentErrorCode
+from vbwd_plugins.errors import MoneyError, WebhookPayloadError
+from vbwd_plugins.events._dispatcher import Event
+from vbwd_plugins.payments._money import Money, _normalize_code
+from vbwd_plugins.payments._results import PaymentErrorCode
 
 __all__ = [
     "PaymentAuthorized",

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol, runtime_checkable
 
-from vbwd_plugins._errors import StoreError
+from vbwd_plugins.errors import StoreError
 
 __all__ = ["InboxClaim", "InboxRecord", "InboxStatus", "WebhookInbox"]
 

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ._errors import StoreError, WebhookPayloadError, WebhookVerificationError
-from ._payments import Capability, PaymentProviderPlugin
-from ._plugin import PluginStatus
-from .stores._inbox import MAX_ERROR, MAX_EVENT_ID, InboxStatus, WebhookInbox
+from vbwd_plugins.errors import StoreError, WebhookPayloadError, WebhookVerificationError
+from vbwd_plugins.payments._provider import PaymentProviderPlugin
+from vbwd_plugins.payments._results import Capability
+from vbwd_plugins.plugins._model import PluginStatus
+from vbwd_plugins.webhooks._inbox import MAX_ERROR, MAX_EVENT_ID, InboxStatus, WebhookInbox
 
 if TYPE_CHECKING:
-    from ._manager import PluginManager
+    from vbwd_plugins.plugins._manager import PluginManager
 
 __all__ = ["AUDIT_LOGGER", "DEFAULT_LEASE", "WebhookProcessor", "WebhookResponse"]
 

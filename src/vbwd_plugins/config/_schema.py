@@ -29,8 +29,8 @@ from typing import Annotated, Any, Final, TypeGuard, Union, get_args, get_origin
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic_core import core_schema, to_jsonable_python
 
-from ._errors import ConfigValidationError
-from ._secrets import is_sealed
+from vbwd_plugins.config._secrets import is_sealed
+from vbwd_plugins.errors import ConfigValidationError
 
 __all__ = [
     "MASK",

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
 
-from ._config import env_config, is_config_schema, merge_config, validate_config
-from ._errors import StoreConflictError
-from ._secrets import SecretBox, seal_secrets, unseal_secrets
+from vbwd_plugins.config._schema import env_config, is_config_schema, merge_config, validate_config
+from vbwd_plugins.config._secrets import SecretBox, seal_secrets, unseal_secrets
+from vbwd_plugins.errors import StoreConflictError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._plugin import BasePlugin
-    from .stores._base import PluginRecord, StateStore
+    from vbwd_plugins.plugins._model import BasePlugin
+    from vbwd_plugins.stores._base import PluginRecord, StateStore
 
 __all__ = ["PluginStateSync", "restore_plugin", "snapshot_plugin"]
 

@@ -16,12 +16,12 @@ from enum import Enum
 from importlib.metadata import EntryPoint, entry_points
 from typing import Final, TypeAlias
 
-from ._errors import (
+from vbwd_plugins.errors import (
     PluginBlockedError,
     PluginConflictError,
     PluginLoadError,
 )
-from ._plugin import BasePlugin
+from vbwd_plugins.plugins._model import BasePlugin
 
 __all__ = [
     "DEFAULT_GROUP",

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import pluggy
 
-from ._errors import PluginValidationError
-from ._events import EventPriority
+from vbwd_plugins.errors import PluginValidationError
+from vbwd_plugins.events._dispatcher import EventPriority
 
 if TYPE_CHECKING:
-    from ._events import Event
+    from vbwd_plugins.events._dispatcher import Event
 
 __all__ = [
     "PROJECT_NAME",

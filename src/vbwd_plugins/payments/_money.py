@@ -1,7 +1,7 @@
 """Money: a Decimal amount in an ISO 4217 currency, and exact conversion to minor units.
 
 Nothing here rounds. An amount that cannot be represented exactly in a currency (or in a
-provider's version of it) is rejected with :class:`~vbwd_plugins.MoneyError` naming the
+provider's version of it) is rejected with :class:`~vbwd_plugins.errors.MoneyError` naming the
 value, because a silently rounded charge is a wrong charge.
 
 Provider deviations from ISO 4217 are expressed with one mechanism, :class:`CurrencyRules`:
@@ -19,8 +19,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, final
 
-from ._currencies import ISO_4217_EXPONENTS
-from ._errors import MoneyError
+from vbwd_plugins.errors import MoneyError
+from vbwd_plugins.payments._currencies import ISO_4217_EXPONENTS
 
 __all__ = ["ISO_4217_RULES", "CurrencyRule", "CurrencyRules", "Money", "currency_exponent"]
 

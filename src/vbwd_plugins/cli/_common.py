@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins._manager import PluginManager
+from vbwd_plugins.plugins._manager import PluginManager
 
 if TYPE_CHECKING:
     from vbwd_plugins.stores._base import PluginRecord, StateStore

@@ -13,11 +13,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins._errors import PluginError, SecretsError
-from vbwd_plugins._manager import PluginManager
-from vbwd_plugins._secrets import FernetSecretBox, has_sealed
-
-from ._common import (
+from vbwd_plugins.cli._common import (
     ENV_ADMIN_TOKEN,
     CLIError,
     describe_store,
@@ -27,10 +23,13 @@ from ._common import (
     started,
     store_of,
 )
+from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed
+from vbwd_plugins.errors import PluginError, SecretsError
+from vbwd_plugins.plugins._manager import PluginManager
 
 if TYPE_CHECKING:
     from vbwd_plugins.stores._base import StateStore
-    from vbwd_plugins.stores._inbox import InboxRecord, WebhookInbox
+    from vbwd_plugins.webhooks._inbox import InboxRecord, WebhookInbox
 
 
 _DURATION: Final = re.compile(r"(\d+)\s*([smhdw])\Z")
@@ -41,7 +40,7 @@ _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _inbox(store: StateStore | None) -> WebhookInbox | None:
-    from vbwd_plugins.stores._inbox import WebhookInbox
+    from vbwd_plugins.webhooks._inbox import WebhookInbox
 
     if store is None:
         return None
@@ -65,7 +64,7 @@ def _inbox_row(record: InboxRecord) -> dict[str, Any]:
 
 
 def cmd_inbox_list(args: argparse.Namespace) -> int:
-    from vbwd_plugins.stores._inbox import InboxStatus
+    from vbwd_plugins.webhooks._inbox import InboxStatus
 
     status = None if args.status is None else InboxStatus(args.status)
     with store_of(args, create=False) as store:
@@ -101,8 +100,8 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox_replay(args: argparse.Namespace) -> int:
-    from vbwd_plugins._webhooks import WebhookProcessor
-    from vbwd_plugins.stores._inbox import InboxStatus
+    from vbwd_plugins.webhooks._inbox import InboxStatus
+    from vbwd_plugins.webhooks._processor import WebhookProcessor
 
     with store_of(args, create=False) as store:
         inbox = _inbox(store)
@@ -196,7 +195,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         )
         manager = PluginManager(group=args.group, store=store, secret_box=box)
         progress = _ProgressHandler(len(sealed))
-        secrets_logger = logging.getLogger("vbwd_plugins._secrets")
+        secrets_logger = logging.getLogger("vbwd_plugins.config._secrets")
         old_level = secrets_logger.level
         secrets_logger.addHandler(progress)
         secrets_logger.setLevel(logging.INFO)
@@ -246,8 +245,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ) from None
     import socket
 
-    from vbwd_plugins._webhooks import WebhookProcessor
     from vbwd_plugins.web._common import bearer_token
+    from vbwd_plugins.webhooks._processor import WebhookProcessor
 
     token = os.environ.get(ENV_ADMIN_TOKEN, "")
     with store_of(args, create=True) as store:

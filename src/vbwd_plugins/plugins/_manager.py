@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 
-from ._config import public_config
-from ._discovery import DEFAULT_GROUP, AllowPolicy, DiscoveredPlugin, DiscoveryState, discover
-from ._errors import (
+from vbwd_plugins.config._resolver import PluginStateSync, restore_plugin, snapshot_plugin
+from vbwd_plugins.config._schema import public_config
+from vbwd_plugins.config._secrets import FernetSecretBox, SecretBox, rotate_store
+from vbwd_plugins.errors import (
     DependencyError,
     DependentsEnabledError,
     InvalidMetadataError,
@@ -35,15 +36,20 @@ from ._errors import (
     PluginNotFoundError,
     StoreError,
 )
-from ._events import Event, EventDispatcher
-from ._graph import check_requirement, dependency_order, transitive_dependents
-from ._hooks import HookManager, ListenerSpec, declared_listeners
-from ._persistence import PluginStateSync, restore_plugin, snapshot_plugin
-from ._plugin import BasePlugin, PluginMetadata, PluginStatus
-from ._secrets import FernetSecretBox, SecretBox, rotate_store
+from vbwd_plugins.events._dispatcher import Event, EventDispatcher
+from vbwd_plugins.plugins._discovery import (
+    DEFAULT_GROUP,
+    AllowPolicy,
+    DiscoveredPlugin,
+    DiscoveryState,
+    discover,
+)
+from vbwd_plugins.plugins._graph import check_requirement, dependency_order, transitive_dependents
+from vbwd_plugins.plugins._hooks import HookManager, ListenerSpec, declared_listeners
+from vbwd_plugins.plugins._model import BasePlugin, PluginMetadata, PluginStatus
 
 if TYPE_CHECKING:
-    from .stores._base import PluginRecord, StateStore
+    from vbwd_plugins.stores._base import PluginRecord, StateStore
 
 __all__ = ["MISSING", "LoadReport", "PluginInfo", "PluginManager"]
 

@@ -18,8 +18,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
 
-from ._config import env_config, is_config_schema, validate_config
-from ._errors import (
+from vbwd_plugins.config._schema import env_config, is_config_schema, validate_config
+from vbwd_plugins.errors import (
     ConfigValidationError,
     InvalidMetadataError,
     PluginHookError,
@@ -27,7 +27,7 @@ from ._errors import (
 )
 
 if TYPE_CHECKING:
-    from ._events import EventDispatcher
+    from vbwd_plugins.events._dispatcher import EventDispatcher
 
 __all__ = ["TRANSITIONS", "BasePlugin", "PluginMetadata", "PluginStatus"]
 

@@ -1,1 +1,0 @@
-"""The implementation of the ``vbwd-plugins`` command (entry point: ``vbwd_plugins.cli``)."""
