@@ -28,9 +28,9 @@ SOURCES = ["src", *[f"{plugin}/src" for plugin in PLUGINS]]
 
 
 def install_project(session: nox.Session, *extras: str) -> None:
-    """Install the core (with ``extras``) and every provider distribution, not editable."""
+    """Install the core (with ``extras``) and every provider with its testing kit, not editable."""
     core = f".[{','.join(extras)}]" if extras else "."
-    session.install(core, *PLUGINS)
+    session.install(core, *[f"{plugin}[testing]" for plugin in PLUGINS])
 
 
 @nox.session

@@ -33,6 +33,7 @@ from typing import Any
 
 import stripe
 from vbwd_stripe import StripePlugin
+from vbwd_stripe.testing import sign_payload
 
 from vbwd_plugins import EventDispatcher
 
@@ -194,7 +195,7 @@ def main() -> int:
     args = parser.parse_args()
 
     body = realistic_event()
-    header = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
+    header = sign_payload(body, SECRET)
     funcs = candidates(body, header)
     for func in funcs.values():  # warm up, and prove each one works
         func()

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
-import hmac
 import os
 import statistics
 import sys
@@ -39,6 +37,7 @@ from typing import Any
 import stripe
 from _bench_stores import postgres_store, sqlite_store
 from bench_stripe_webhook import SECRET, realistic_event
+from vbwd_stripe.testing import sign_payload
 
 from vbwd_plugins import (
     PluginManager,
@@ -56,14 +55,12 @@ Delivery = tuple[dict[str, str], bytes]
 
 def deliveries(count: int, template: bytes) -> list[Delivery]:
     """``count`` signed deliveries of the template event, each with a fresh event id."""
-    key = SECRET.encode()
-    stamp = str(int(time.time())).encode()
+    stamp = int(time.time())
     made = []
     for _ in range(count):
         event_id = b"evt_" + uuid.uuid4().hex[: len(TEMPLATE_ID) - 4].encode()
         body = template.replace(TEMPLATE_ID, event_id)
-        mac = hmac.new(key, stamp + b"." + body, hashlib.sha256).hexdigest()
-        made.append(({"Stripe-Signature": f"t={stamp.decode()},v1={mac}"}, body))
+        made.append(({"Stripe-Signature": sign_payload(body, SECRET, stamp)}, body))
     return made
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from types import ModuleType
@@ -104,12 +105,62 @@ def test_every_error_lives_in_errors() -> None:
                 assert name in errors.__all__, f"{package}.{name}"
 
 
-def test_import_is_light() -> None:
-    """Importing the core imports no provider SDK, HTTP client or web framework."""
-    code = (
-        "import sys, vbwd_plugins; "
-        "print(sorted(m for m in ('stripe', 'requests', 'flask', 'starlette', 'psycopg', "
-        "'vbwd_stripe', 'vbwd_paypal') if m in sys.modules))"
+#: What ``import vbwd_plugins`` never imports: providers, SDKs, frameworks, drivers, and the
+#: libraries that load on first use (pluggy itself is imported: it carries the hooks).
+NOT_ON_IMPORT = (
+    "stripe",
+    "requests",
+    "flask",
+    "starlette",
+    "psycopg",
+    "vbwd_stripe",
+    "vbwd_paypal",
+    "pydantic",
+    "pydantic_core",
+    "cryptography",
+    "asyncio",
+    "packaging",
+    "importlib.metadata",
+    "sqlite3",
+)
+
+
+def _imported_after(code: str, watch: tuple[str, ...]) -> list[str]:
+    """Which of ``watch`` a fresh interpreter has imported after running ``code``."""
+    probe = (
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {watch!r} if m in sys.modules]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result: list[str] = json.loads(out.stdout)
+    return result
+
+
+def test_import_is_light() -> None:
+    """``import vbwd_plugins`` imports no provider, SDK, framework or driver, and none of
+    pydantic, cryptography, asyncio, packaging and importlib.metadata."""
+    assert _imported_after("import vbwd_plugins", NOT_ON_IMPORT) == []
+
+
+def test_the_seed_names_need_no_heavy_library() -> None:
+    """Importing and using the seed's names (a plugin class, a manager, an event) still loads
+    none of the libraries that wait for first use."""
+    code = (
+        "from vbwd_plugins import BasePlugin, PluginManager, PluginMetadata, Event\n"
+        "class P(BasePlugin):\n"
+        "    metadata = PluginMetadata('p', '1.0', 'a', 'd')\n"
+        "manager = PluginManager()\n"
+        "manager.event_dispatcher.dispatch(Event('e', {}))"
+    )
+    assert _imported_after(code, NOT_ON_IMPORT) == []
+
+
+def test_lazily_loaded_root_names_are_the_real_objects() -> None:
+    """The names the root loads on first use (stores, webhook pipeline, payment events) are
+    the owning subpackages' objects, and ``from vbwd_plugins import *`` still gives all."""
+    namespace: dict[str, object] = {}
+    exec("from vbwd_plugins import *", namespace)
+    assert set(vbwd_plugins.__all__) <= set(namespace)
+    for name, home in vbwd_plugins._LAZY.items():
+        assert namespace[name] is getattr(importlib.import_module(home), name)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        vbwd_plugins.Nope  # noqa: B018 - the lookup is the test

@@ -29,7 +29,7 @@ built-in a caller would naturally catch, so code written against the original de
     ├── MoneyError(ValueError)                   invalid amount or currency
     ├── UnsupportedOperationError(NotImplementedError)
     └── WebhookError(ValueError)                 a webhook delivery was refused
-        ├── WebhookVerificationError             signature/timestamp did not verify (401)
+        ├── WebhookVerificationError             did not verify; ``reason`` says why (401)
         └── WebhookPayloadError                  body or event payload malformed (400)
 
 Each error carries ``plugin_name`` (``None`` where no plugin is involved) and the other
@@ -263,7 +263,17 @@ class WebhookError(PluginError, ValueError):
 
 
 class WebhookVerificationError(WebhookError):
-    """A webhook's signature, secret or timestamp did not verify."""
+    """A webhook's signature, timestamp, certificate or mode did not verify.
+
+    ``reason`` says why in a few words fit for an audit log ("no signature matched"); it
+    never holds a secret or a signature. It defaults to the message.
+    """
+
+    def __init__(
+        self, message: str, *, plugin_name: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message, plugin_name=plugin_name)
+        self.reason = reason or message
 
 
 class WebhookPayloadError(WebhookError):

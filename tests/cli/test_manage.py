@@ -56,9 +56,9 @@ def test_enable_and_disable_follow_dependencies(cli: Run) -> None:
     assert code == 0 and "already enabled" in out
 
     code, out, _ = cli("list")
-    rows = {line.split()[1]: line.split() for line in out.splitlines()[1:]}
-    assert rows["zbase"][4] == "enabled" and rows["achild"][4] == "enabled"
-    assert rows["keyed"][4] == "registered"
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert rows["zbase"][3] == "enabled" and rows["achild"][3] == "enabled"
+    assert rows["keyed"][3] == "discovered"
 
     code, _, err = cli("disable", "zbase")
     assert code == 1 and "achild" in err
@@ -192,7 +192,7 @@ def test_postgresql_store(cli: Run) -> None:
         assert cli(*store, "enable", "achild", "--with-dependencies")[0] == 0
         _, out, _ = cli(*store, "list", "--json")
         statuses = {row["name"]: row["status"] for row in json.loads(out)}
-        assert statuses == {"zbase": "enabled", "achild": "enabled", "keyed": "registered"}
+        assert statuses == {"zbase": "enabled", "achild": "enabled", "keyed": "discovered"}
         assert cli(*store, "inbox", "list")[0] == 0
         assert cli(*store, "doctor")[0] == 0
     finally:

@@ -80,8 +80,58 @@ def test_validator_message_quoting_the_value_is_replaced() -> None:
     with pytest.raises(ConfigValidationError) as info:
         StrictPlugin().initialize({"token": SECRET})
     assert SECRET not in str(info.value)
-    assert "token" in info.value.errors
-    assert info.value.errors["token"] == "invalid value (value_error)"
+    assert info.value.errors["token"] == "Value error, ********** must start with tok_"
+
+
+@pytest.mark.parametrize("region", ["mars", "u", "e", "s", "o"])
+def test_validator_message_is_kept_when_it_does_not_quote_the_value(region: str) -> None:
+    """Only the value is masked: input ``u`` does not hide "must be eu or us" (issue 14.9)."""
+
+    class Regional(BaseModel):
+        region: str
+
+        @field_validator("region")
+        @classmethod
+        def _check(cls, value: str) -> str:
+            if value not in ("eu", "us"):
+                raise ValueError("must be eu or us")
+            return value
+
+    class RegionalPlugin(PayPlugin):
+        config_schema = Regional
+
+    with pytest.raises(ConfigValidationError) as info:
+        RegionalPlugin().initialize({"region": region})
+    assert info.value.errors == {"region": "Value error, must be eu or us"}
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("mars", "Value error, ********** is not a region"),
+        ("sk_live_glued", "Value error, key**********! is not a region"),
+        ("a\nb", "Value error, '**********' is not a region"),
+    ],
+)
+def test_quoted_value_is_masked_in_place(value: str, shown: str) -> None:
+    """A value quoted as a word, glued to text (6+ characters) or escaped by repr is masked."""
+
+    class Quoting(BaseModel):
+        region: str
+
+        @field_validator("region")
+        @classmethod
+        def _check(cls, value: str) -> str:
+            quoted = f"key{value}!" if value.startswith("sk_") else value
+            quoted = repr(value) if "\n" in value else quoted
+            raise ValueError(f"{quoted} is not a region")
+
+    class QuotingPlugin(PayPlugin):
+        config_schema = Quoting
+
+    with pytest.raises(ConfigValidationError) as info:
+        QuotingPlugin().initialize({"region": value})
+    assert info.value.errors == {"region": shown}
 
 
 def test_failed_validation_keeps_status_and_previous_config() -> None:

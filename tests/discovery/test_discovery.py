@@ -159,13 +159,21 @@ def test_unknown_name_is_not_found() -> None:
 
 
 def test_installed_provider_distributions_are_discovered_lazily() -> None:
-    """The installed vbwd-stripe and vbwd-paypal are discovered without importing them."""
+    """The installed vbwd-stripe and vbwd-paypal are discovered without importing them, their
+    SDKs, or the libraries only configuration and version checks need."""
     code = textwrap.dedent(
         """
         import sys, json
         from vbwd_plugins import PluginManager
         found = {p.name: (p.distribution, p.state.value) for p in PluginManager().discover()}
-        heavy = [m for m in ("stripe", "vbwd_stripe", "vbwd_paypal") if m in sys.modules]
+        heavy = [
+            m
+            for m in (
+                "stripe", "requests", "vbwd_stripe", "vbwd_paypal",
+                "pydantic", "cryptography", "packaging", "asyncio",
+            )
+            if m in sys.modules
+        ]
         print(json.dumps({"found": found, "imported": heavy}))
         """
     )

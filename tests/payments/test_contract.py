@@ -1,15 +1,15 @@
-"""The payment-provider contract: seed compatibility, the guard, capabilities, webhooks."""
+"""The payment-provider contract: seed compatibility, the guard, capabilities, events."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import pytest
 
+from tests.payments._seed import HeaderPlugin, SeedStylePlugin
 from vbwd_plugins import (
     Capability,
     Money,
@@ -19,63 +19,16 @@ from vbwd_plugins import (
     PaymentResult,
     PaymentStatus,
     PluginManager,
-    PluginMetadata,
-    WebhookVerificationError,
 )
 from vbwd_plugins.errors import (
     MoneyError,
     PluginStateError,
     UnsupportedOperationError,
-    WebhookPayloadError,
 )
 from vbwd_plugins.payments import (
     CurrencyRules,
-    header_value,
 )
 from vbwd_plugins.testing import MockPaymentPlugin, RecordingDispatcher
-
-
-class SeedStylePlugin(PaymentProviderPlugin):
-    """Written against the original design: positional args, no new keywords."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        super().__init__()
-        self.raise_on_create = error
-        self.calls: list[tuple[Any, ...]] = []
-
-    @property
-    def metadata(self) -> PluginMetadata:
-        return PluginMetadata(name="seedpay", version="1.0.0", author="t", description="seed")
-
-    def create_payment_intent(self, amount, currency, subscription_id, user_id, metadata=None):  # type: ignore[no-untyped-def]
-        self.calls.append(("create", amount, currency, subscription_id, user_id, metadata))
-        if self.raise_on_create is not None:
-            raise self.raise_on_create
-        return PaymentResult(True, "pi_1", PaymentStatus.PENDING, None, {"client_secret": "s"})
-
-    def process_payment(self, payment_intent_id, payment_method):  # type: ignore[no-untyped-def]
-        self.calls.append(("process", payment_intent_id, payment_method))
-        return PaymentResult(success=True, transaction_id="pi_1", status=PaymentStatus.COMPLETED)
-
-    def refund_payment(self, transaction_id, amount=None):  # type: ignore[no-untyped-def]
-        self.calls.append(("refund", transaction_id, amount))
-        return PaymentResult(success=True, transaction_id="re_1", status=PaymentStatus.REFUNDED)
-
-    def verify_webhook(self, payload, signature):  # type: ignore[no-untyped-def]
-        if signature == "boom":
-            raise RuntimeError("verifier crashed")
-        return signature == "good"
-
-    def handle_webhook(self, payload):  # type: ignore[no-untyped-def]
-        self.calls.append(("webhook", payload))
-        if payload.get("fail"):
-            raise RuntimeError("listener failed")
-
-
-class HeaderPlugin(SeedStylePlugin):
-    """Uses the default header-aware verification."""
-
-    webhook_signature_header: ClassVar[str | None] = "Seed-Signature"
 
 
 def _ids() -> tuple[UUID, UUID]:
@@ -145,16 +98,19 @@ def test_seed_style_plugin_rejects_forwarding_it_cannot_do() -> None:
     assert plugin.process_payment("pi_1", "pm", idempotency_key=None).success
 
 
-def test_abstract_methods_are_the_seed_five() -> None:
-    """Exactly the original design's five operations (plus metadata) are abstract."""
+def test_abstract_methods_are_the_operations_and_verify_request() -> None:
+    """The original design's three operations, verify_request and metadata are abstract.
+
+    handle_webhook has a default (translate and dispatch); an original-design
+    verify_webhook stands in for verify_request (see test_webhook_contract).
+    """
     assert PaymentProviderPlugin.__abstractmethods__ == frozenset(
         {
             "metadata",
             "create_payment_intent",
             "process_payment",
             "refund_payment",
-            "verify_webhook",
-            "handle_webhook",
+            "verify_request",
         }
     )
 
@@ -375,69 +331,7 @@ def test_retryable_codes() -> None:
     }
 
 
-# -- webhooks -------------------------------------------------------------------------------
-
-
-def test_verify_webhook_fails_closed() -> None:
-    """A verifier that raises answers False instead of propagating."""
-    assert SeedStylePlugin().verify_webhook(b"{}", "boom") is False
-
-
-def test_default_request_verification_reads_the_signature_header() -> None:
-    """verify_webhook_request finds the configured header case-insensitively."""
-    plugin = HeaderPlugin()
-    assert plugin.verify_webhook_request({"seed-signature": "good"}, b"{}")
-    assert not plugin.verify_webhook_request({"Seed-Signature": "bad"}, b"{}")
-    assert not plugin.verify_webhook_request({}, b"{}")
-    assert not SeedStylePlugin().verify_webhook_request({"Seed-Signature": "good"}, b"{}")
-
-
-def test_header_value_is_case_insensitive() -> None:
-    """header_value matches names regardless of case."""
-    headers: Mapping[str, str] = {"PAYPAL-TRANSMISSION-ID": "1"}
-    assert header_value(headers, "paypal-transmission-id") == "1"
-    assert header_value(headers, "missing") is None
-
-
-def test_process_webhook_verifies_parses_and_handles() -> None:
-    """process_webhook runs verify -> parse -> handle_webhook and returns the payload."""
-    plugin = HeaderPlugin()
-    payload = plugin.process_webhook({"Seed-Signature": "good"}, b'{"id": "evt_1"}')
-    assert payload == {"id": "evt_1"}
-    assert plugin.webhook_event_id(payload) == "evt_1"
-    assert plugin.calls == [("webhook", {"id": "evt_1"})]
-
-
-@pytest.mark.parametrize(
-    ("headers", "body", "error"),
-    [
-        ({"Seed-Signature": "bad"}, b"{}", WebhookVerificationError),
-        ({}, b"{}", WebhookVerificationError),
-        ({"Seed-Signature": "good"}, b"not json", WebhookPayloadError),
-        ({"Seed-Signature": "good"}, b"[1, 2]", WebhookPayloadError),
-        ({"Seed-Signature": "good"}, b"\xff\xfe", WebhookPayloadError),
-    ],
-)
-def test_process_webhook_refuses_bad_deliveries(
-    headers: dict[str, str], body: bytes, error: type[Exception]
-) -> None:
-    """Unverified deliveries and malformed bodies raise and are never handled."""
-    plugin = HeaderPlugin()
-    with pytest.raises(error):
-        plugin.process_webhook(headers, body)
-    assert plugin.calls == []
-
-
-def test_handle_webhook_errors_propagate() -> None:
-    """An exception while handling propagates so the provider can redeliver."""
-    with pytest.raises(RuntimeError, match="listener failed"):
-        HeaderPlugin().process_webhook({"Seed-Signature": "good"}, b'{"fail": true}')
-
-
-def test_process_webhook_needs_the_webhooks_capability() -> None:
-    """A provider without WEBHOOKS refuses process_webhook."""
-    with pytest.raises(UnsupportedOperationError, match="process_webhook"):
-        RefundsOnly().process_webhook({}, b"{}")
+# -- events ---------------------------------------------------------------------------------
 
 
 def test_events_need_an_attached_dispatcher() -> None:

@@ -25,6 +25,7 @@ PAYMENT_NAMES = {
     "PaymentRefunded",
     "PaymentResult",
     "PaymentStatus",
+    "ReceivedWebhook",
     "currency_exponent",
     "header_value",
 }

@@ -173,6 +173,8 @@ STEPS: dict[str, Callable[[PluginManager], None]] = {
     "enable": lambda m: m.enable_plugin("pay"),
     "disable": lambda m: m.disable_plugin("pay"),
     "uninstall": lambda m: m.uninstall_plugin("pay"),
+    "configure": lambda m: m.configure_plugin("pay", {"account": "acct_new"}, patch=True),
+    "reconfigure enabled": lambda m: m.configure_plugin("pay", {"account": "acct_new"}, patch=True),
 }
 
 
@@ -183,7 +185,7 @@ def test_failed_store_write_undoes_memory_change(target: StoreTarget, step: str)
     manager = _registered(PluginManager(store=flaky))
     manager.enable_plugins(["base"])
     manager.initialize_plugin("pay", PAY_CONFIG)
-    if step in ("disable", "uninstall"):
+    if step in ("disable", "uninstall", "reconfigure enabled"):
         manager.enable_plugin("pay")
     if step == "uninstall":
         manager.disable_plugin("pay")
@@ -222,6 +224,18 @@ def test_stale_config_write_conflicts_and_is_undone(target: StoreTarget) -> None
     assert manager.get_plugin("pay").get_config("account") == "acct_1"  # type: ignore[union-attr]
     other.close()
     flaky.close()
+
+
+def test_enable_plugins_with_config_is_one_write(managers: Callable[..., PluginManager]) -> None:
+    """Initializing and enabling a plugin in one enable_plugins call writes its record once."""
+    manager = _registered(managers())
+    manager.enable_plugins(["base", "pay"], configs={"pay": PAY_CONFIG})
+    record = _record(manager, "pay")
+    assert (record.status, record.version) == ("enabled", 1)
+    manager.configure_plugin("pay", {"account": "acct_2"}, patch=True)
+    record = _record(manager, "pay")
+    assert (record.status, record.version, record.config["account"]) == ("enabled", 2, "acct_2")
+    assert _pay_key(manager) == PAY_CONFIG["api_key"]
 
 
 def test_enable_keeps_configuration_stored_by_another_process(

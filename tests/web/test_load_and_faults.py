@@ -1,41 +1,23 @@
 """The webhook load and fault scenario at a small size, over real HTTP, on both stores.
 
-The scenario lives in ``benchmarks/bench_webhook_load.py`` (which runs it at 10,000
-deliveries); here it runs with 300 deliveries from 4 client threads.
+The scenario lives in ``tests/web/_load_scenario.py``; ``benchmarks/bench_webhook_load.py``
+runs it at 10,000 deliveries, here it runs with 300 deliveries from 4 client threads.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tests.stores._support import drop_schema
 from vbwd_plugins.stores import PostgresStateStore, SQLiteStateStore, StateStore
 
-SCENARIO = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_webhook_load.py"
-
-
-def _scenario() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vbwd_bench_webhook_load", SCENARIO)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    sys.path.insert(0, str(SCENARIO.parent))  # it imports its sibling _bench_stores
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCENARIO.parent))
-    return module
-
-
-scenario = _scenario()
+pytest.importorskip("vbwd_stripe", reason="the vbwd-stripe distribution is not installed")
+from tests.web._load_scenario import run_scenario
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -60,7 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
 def test_every_good_event_once_every_bad_one_rejected_nothing_lost(store: StateStore) -> None:
     """Duplicates, bad signatures, malformed bodies and failing handlers under concurrency:
     each good event is handled exactly once, each bad delivery gets 401/400."""
-    report = scenario.run_scenario(store, deliveries=300, threads=4, name="test")
+    report = run_scenario(store, deliveries=300, threads=4, name="test")
     assert report.violations == []
     assert report.kinds == {"good": 222, "duplicate": 60, "bad_signature": 15, "malformed": 3}
     assert report.answers == {200: 282, 401: 15, 400: 3}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -23,18 +21,12 @@ from vbwd_plugins.webhooks import InboxStatus
 
 pytest.importorskip("vbwd_stripe", reason="the vbwd-stripe distribution is not installed")
 from vbwd_stripe import StripePlugin
+from vbwd_stripe.testing import sign_payload
 
 WEBHOOK_SECRET = "whsec_pipeline_suite_signing_secret_0001"
 API_KEY = "sk_test_pipeline_suite_key_never_sent_0001"
 CLIENT_SECRET = "pi_3Pipe_secret_ClientSecretMustNotBeStored"
 KEY = FernetSecretBox.generate_key()
-
-
-def stripe_signature(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
-    """A ``Stripe-Signature`` header by Stripe's published scheme."""
-    stamp = int(time.time())
-    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
 
 
 def succeeded_event(event_id: str = "evt_pipe_0001", *, livemode: bool = False) -> bytes:
@@ -105,7 +97,7 @@ def processor(target: StoreTarget, activations: Activations) -> Iterator[Webhook
 
 def deliver(processor: WebhookProcessor, body: bytes, secret: str = WEBHOOK_SECRET) -> Any:
     return processor.process(
-        "stripe", {"Stripe-Signature": stripe_signature(body, secret)}, body, remote_addr="::1"
+        "stripe", {"Stripe-Signature": sign_payload(body, secret)}, body, remote_addr="::1"
     )
 
 
@@ -152,6 +144,7 @@ def test_stripe_delivery_signed_with_another_secret_is_401_and_audited(
     (audit,) = [r for r in caplog.records if r.name == "vbwd_plugins.audit"]
     assert audit.__dict__["webhook_event_id"] == "evt_pipe_0001"
     assert audit.__dict__["webhook_remote_addr"] == "::1"
+    assert audit.__dict__["webhook_reason"] == "no signature matched"
     assert WEBHOOK_SECRET not in audit.getMessage()
     assert processor.inbox.inbox_list() == []
     assert activations.events == []
@@ -165,9 +158,20 @@ def test_live_event_for_a_test_mode_key_is_401(
         response = deliver(processor, succeeded_event("evt_live_1", livemode=True))
     assert response.status == 401
     (audit,) = [r for r in caplog.records if r.name == "vbwd_plugins.audit"]
-    assert "livemode" in audit.getMessage()
+    assert audit.__dict__["webhook_reason"].startswith("livemode mismatch")
     assert processor.inbox.inbox_list() == []
     assert activations.events == []
+
+
+def test_delivery_without_a_signature_header_is_audited_as_such(
+    processor: WebhookProcessor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No Stripe-Signature header: 401, audited with that reason."""
+    with caplog.at_level(logging.WARNING, logger="vbwd_plugins.audit"):
+        response = processor.process("stripe", {}, succeeded_event())
+    assert response.status == 401
+    (audit,) = [r for r in caplog.records if r.name == "vbwd_plugins.audit"]
+    assert audit.__dict__["webhook_reason"] == "no Stripe-Signature header"
 
 
 def test_failed_activation_is_retried_by_stripes_redelivery(

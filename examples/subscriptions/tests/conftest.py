@@ -1,36 +1,27 @@
 """The example host served over real HTTP on 127.0.0.1, with the providers' own fake servers.
 
-The fakes are the providers' test fakes, imported by path (they are not packages):
-``plugins/vbwd-stripe/tests/_fake_stripe.py`` and ``plugins/vbwd-paypal/tests/_fake_paypal.py``
-(with its test PKI for signing PayPal webhooks).
+The fakes and webhook signers come from the providers' testing kits, as in any host's tests:
+``vbwd_stripe.testing`` and ``vbwd_paypal.testing`` (``pip install 'vbwd-stripe[testing]'
+'vbwd-paypal[testing]'``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import importlib.util
 import json
 import os
 import re
 import sys
 import threading
-import time
-import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from pytest_httpserver import HTTPServer
+from vbwd_paypal.testing import FakePayPal, TestPKI, WebhookSigner, make_event
+from vbwd_stripe.testing import FakeStripe, sign_payload
 from werkzeug.serving import make_server
 
 from vbwd_plugins import (
@@ -45,32 +36,12 @@ except ImportError:  # not installed: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import subscriptions_example
 
-REPO = Path(__file__).resolve().parents[3]
 ADMIN_TOKEN = "example-admin-token"
 STRIPE_KEY = "sk_test_51ExampleHostKey000000000000000001"
 STRIPE_WEBHOOK_SECRET = "whsec_example_host_secret_0001"
 PAYPAL_CLIENT_ID = "AcExampleHostClient000000000000000000000000000000000000000000000001"
 PAYPAL_SECRET = "EKExampleHostSecret00000000000000000000000000000000000000000000001"
 PAYPAL_CERT = "CERT-example-host-0001"
-
-
-def _load(name: str, relative: str) -> ModuleType:
-    """Import a file of another distribution's tests under a unique module name."""
-    spec = importlib.util.spec_from_file_location(name, REPO / relative)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_stripe = _load(
-    "subscriptions_example_fake_stripe", "plugins/vbwd-stripe/tests/_fake_stripe.py"
-)
-fake_paypal = _load(
-    "subscriptions_example_fake_paypal", "plugins/vbwd-paypal/tests/_fake_paypal.py"
-)
-test_pki = _load("subscriptions_example_pki", "plugins/vbwd-paypal/tests/_pki.py")
 
 
 @pytest.fixture(autouse=True)
@@ -160,17 +131,17 @@ def _stripe_server() -> Iterator[HTTPServer]:
 
 
 @pytest.fixture
-def stripe(_stripe_server: HTTPServer) -> Iterator[Any]:
-    """A fresh fake Stripe account (``FakeStripe``) on 127.0.0.1."""
+def stripe(_stripe_server: HTTPServer) -> Iterator[FakeStripe]:
+    """A fresh fake Stripe account on 127.0.0.1."""
     _stripe_server.clear()
-    fake = fake_stripe.FakeStripe(_stripe_server, STRIPE_KEY).install()
+    fake = FakeStripe(_stripe_server, STRIPE_KEY).install()
     yield fake
     fake.release()
     _stripe_server.clear()
 
 
 @pytest.fixture
-def stripe_host(host: Host, stripe: Any) -> Host:
+def stripe_host(host: Host, stripe: FakeStripe) -> Host:
     """The host with the stripe plugin configured (through the admin API) and enabled."""
     host.configure(
         "stripe",
@@ -185,33 +156,33 @@ def stripe_host(host: Host, stripe: Any) -> Host:
     return host
 
 
-def _stripe_delivery(event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(event).encode()
-    stamp = int(time.time())
-    mac = hmac.new(
-        STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256
-    ).hexdigest()
-    return body, {"Stripe-Signature": f"t={stamp},v1={mac}", "Content-Type": "application/json"}
+StripeDelivery = Callable[[dict[str, Any]], tuple[bytes, dict[str, str]]]
 
 
 @pytest.fixture
-def stripe_delivery() -> Callable[[dict[str, Any]], tuple[bytes, dict[str, str]]]:
+def stripe_delivery() -> StripeDelivery:
     """``stripe_delivery(event) -> (body, headers)``: the event signed as Stripe signs it."""
-    return _stripe_delivery
+
+    def deliver(event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(event).encode()
+        signature = sign_payload(body, STRIPE_WEBHOOK_SECRET)
+        return body, {"Stripe-Signature": signature, "Content-Type": "application/json"}
+
+    return deliver
 
 
 # -- PayPal --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The PayPal tests' throw-away PKI (a signing certificate and its key)."""
-    return test_pki.TestPKI.create(tmp_path_factory.mktemp("example-pki"))
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """A throw-away PKI: the certificate PayPal's webhooks are signed with, and its key."""
+    return TestPKI.create(tmp_path_factory.mktemp("example-pki"))
 
 
 @pytest.fixture(scope="module")
-def _paypal_server() -> Iterator[tuple[HTTPServer, Any]]:
-    fake = fake_paypal.FakePayPal(PAYPAL_CLIENT_ID, PAYPAL_SECRET)
+def _paypal_server() -> Iterator[tuple[HTTPServer, FakePayPal]]:
+    fake = FakePayPal(PAYPAL_CLIENT_ID, PAYPAL_SECRET)
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.expect_request(re.compile(".*")).respond_with_handler(fake)
     server.start()
@@ -221,8 +192,8 @@ def _paypal_server() -> Iterator[tuple[HTTPServer, Any]]:
 
 
 @pytest.fixture
-def paypal(_paypal_server: tuple[HTTPServer, Any], pki: Any) -> Any:
-    """A fresh fake PayPal (``FakePayPal``) serving the webhook signing certificate."""
+def paypal(_paypal_server: tuple[HTTPServer, FakePayPal], pki: TestPKI) -> FakePayPal:
+    """A fresh fake PayPal serving the webhook signing certificate."""
     _, fake = _paypal_server
     fake.reset()
     fake.serve_certificate(PAYPAL_CERT, pki.signing.pem)
@@ -230,7 +201,7 @@ def paypal(_paypal_server: tuple[HTTPServer, Any], pki: Any) -> Any:
 
 
 @pytest.fixture
-def paypal_host(host: Host, paypal: Any) -> Host:
+def paypal_host(host: Host, paypal: FakePayPal) -> Host:
     """The host with the paypal plugin configured (signatures checked by PayPal) and enabled."""
     host.configure(
         "paypal",
@@ -252,42 +223,13 @@ PayPalSigner = Callable[[bytes], dict[str, str]]
 
 
 @pytest.fixture
-def paypal_signer(paypal: Any, pki: Any) -> PayPalSigner:
-    """Sign a webhook body as PayPal does (SHA256withRSA over the pipe-joined string)."""
-
-    def sign(body: bytes) -> dict[str, str]:
-        transmission_id = str(uuid.uuid4())
-        sent = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"{transmission_id}|{sent}|{paypal.webhook_id}|{zlib.crc32(body)}".encode()
-        signature = pki.signing.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-        paypal.deliveries[transmission_id] = body  # what PayPal's verify endpoint compares
-        return {
-            "Content-Type": "application/json",
-            "PAYPAL-AUTH-ALGO": "SHA256withRSA",
-            "PAYPAL-CERT-URL": f"https://api.sandbox.paypal.com/v1/notifications/certs/{PAYPAL_CERT}",
-            "PAYPAL-TRANSMISSION-ID": transmission_id,
-            "PAYPAL-TRANSMISSION-SIG": base64.b64encode(signature).decode(),
-            "PAYPAL-TRANSMISSION-TIME": sent,
-        }
-
-    return sign
+def paypal_signer(paypal: FakePayPal, pki: TestPKI) -> PayPalSigner:
+    """Sign a webhook body as PayPal does; the fake's verification endpoint will know it."""
+    cert_url = f"https://api.sandbox.paypal.com/v1/notifications/certs/{PAYPAL_CERT}"
+    return WebhookSigner(paypal, pki, cert_url).headers
 
 
 @pytest.fixture
 def paypal_event() -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """``paypal_event(event_type, capture) -> envelope``: a PayPal webhook event."""
-    return _paypal_event
-
-
-def _paypal_event(event_type: str, resource: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f"WH-{uuid.uuid4().hex[:8].upper()}-{uuid.uuid4().hex[:17].upper()}",
-        "event_version": "1.0",
-        "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "resource_type": "capture",
-        "resource_version": "2.0",
-        "event_type": event_type,
-        "summary": event_type,
-        "resource": {k: v for k, v in resource.items() if not k.startswith("_")},
-        "links": [],
-    }
+    return make_event

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from vbwd_paypal.testing import FakePayPal
+
 Signer = Callable[[bytes], dict[str, str]]
 MakeEvent = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-def subscribe_and_capture(host: Any, paypal: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def subscribe_and_capture(host: Any, paypal: FakePayPal) -> tuple[dict[str, Any], dict[str, Any]]:
     """Create the subscription (an order), approve it as the payer, capture it."""
     created = host.api(
         "POST",
@@ -38,7 +40,7 @@ def subscribe_and_capture(host: Any, paypal: Any) -> tuple[dict[str, Any], dict[
 
 
 def test_capture_completed_activates_exactly_once(
-    paypal_host: Any, paypal: Any, paypal_signer: Signer, paypal_event: MakeEvent
+    paypal_host: Any, paypal: FakePayPal, paypal_signer: Signer, paypal_event: MakeEvent
 ) -> None:
     """PAYMENT.CAPTURE.COMPLETED activates the subscription; redeliveries change nothing."""
     host = paypal_host
@@ -67,7 +69,7 @@ def test_capture_completed_activates_exactly_once(
 
 
 def test_declined_capture_leaves_the_subscription_inactive(
-    paypal_host: Any, paypal: Any, paypal_signer: Signer, paypal_event: MakeEvent
+    paypal_host: Any, paypal: FakePayPal, paypal_signer: Signer, paypal_event: MakeEvent
 ) -> None:
     """PAYMENT.CAPTURE.DECLINED marks it PAYMENT_FAILED; it never becomes ACTIVE."""
     host = paypal_host
@@ -84,7 +86,7 @@ def test_declined_capture_leaves_the_subscription_inactive(
 
 
 def test_unverifiable_webhook_is_rejected(
-    paypal_host: Any, paypal: Any, paypal_signer: Signer, paypal_event: MakeEvent
+    paypal_host: Any, paypal: FakePayPal, paypal_signer: Signer, paypal_event: MakeEvent
 ) -> None:
     """A body changed after signing fails PayPal's verification: 401, nothing activated."""
     host = paypal_host

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from vbwd_stripe.testing import FakeStripe
+
 Delivery = Callable[[dict[str, Any]], tuple[bytes, dict[str, str]]]
 
 
@@ -27,7 +29,7 @@ def subscribe(host: Any, plan: str = "pro") -> dict[str, Any]:
 
 
 def test_payment_completed_activates_exactly_once(
-    stripe_host: Any, stripe: Any, stripe_delivery: Delivery
+    stripe_host: Any, stripe: FakeStripe, stripe_delivery: Delivery
 ) -> None:
     """The signed webhook activates the subscription; redeliveries activate nothing again."""
     host = stripe_host
@@ -64,7 +66,7 @@ def test_payment_completed_activates_exactly_once(
 
 
 def test_concurrent_first_deliveries_activate_once(
-    stripe_host: Any, stripe: Any, stripe_delivery: Delivery
+    stripe_host: Any, stripe: FakeStripe, stripe_delivery: Delivery
 ) -> None:
     """Several copies of a never-seen event arriving together are handled once."""
     host = stripe_host
@@ -83,7 +85,7 @@ def test_concurrent_first_deliveries_activate_once(
 
 
 def test_failed_payment_leaves_the_subscription_inactive(
-    stripe_host: Any, stripe: Any, stripe_delivery: Delivery
+    stripe_host: Any, stripe: FakeStripe, stripe_delivery: Delivery
 ) -> None:
     """A declined card: the failure webhook marks it PAYMENT_FAILED, never ACTIVE."""
     host = stripe_host
@@ -103,7 +105,7 @@ def test_failed_payment_leaves_the_subscription_inactive(
 
 
 def test_forged_webhook_is_rejected(
-    stripe_host: Any, stripe: Any, stripe_delivery: Delivery
+    stripe_host: Any, stripe: FakeStripe, stripe_delivery: Delivery
 ) -> None:
     """A webhook signed with another secret is 401 and activates nothing."""
     host = stripe_host

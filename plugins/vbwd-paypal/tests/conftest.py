@@ -1,16 +1,14 @@
-"""Fixtures: a fake PayPal on 127.0.0.1 (HTTP API + TLS certificate host), configured
-plugins, a test PKI and a webhook signer, plus the conformance suite's harness."""
+"""Fixtures: the kit's fake PayPal (``vbwd_paypal.testing``) on 127.0.0.1 (HTTP API + TLS
+certificate host), configured plugins, a test PKI and a webhook signer, plus the conformance
+suite's harness."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import ssl
 import time
-import uuid
-import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +16,20 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pytest_httpserver import HTTPServer
 from vbwd_paypal import PAYPAL_CURRENCY_RULES, PayPalPlugin
+from vbwd_paypal.testing import (
+    CERT_HOSTS,
+    FakePayPal,
+    LoopbackTLSAdapter,
+    NoNetworkAdapter,
+    TestPKI,
+    WebhookSigner,
+    error_body,
+    make_event,
+    new_id,
+    paypal_time,
+)
 
 from vbwd_plugins import (
     Money,
@@ -30,9 +38,6 @@ from vbwd_plugins import (
     PluginManager,
 )
 from vbwd_plugins.testing import RecordingDispatcher, WebhookDelivery, WebhookVariant
-
-from ._fake_paypal import FakePayPal, LoopbackTLSAdapter, NoNetworkAdapter, error_body, new_id
-from ._pki import CERT_HOSTS, TestPKI
 
 CLIENT_ID = "AcVbwdTestClientId000000000000000000000000000000000000000000000001"
 CLIENT_SECRET = "EKvbwdTestSecret00000000000000000000000000000000000000000000000001"
@@ -125,55 +130,12 @@ def clock() -> FakeClock:
 # -- webhooks ------------------------------------------------------------------------------
 
 
-def paypal_time(moment: datetime) -> str:
-    """A transmission time as PayPal writes it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Signer:
-    """Signs webhook bodies the way PayPal does (SHA256withRSA over the pipe string)."""
-
-    fake: FakePayPal
-    pki: TestPKI
-    cert_url: str
-
-    def headers(
-        self,
-        body: bytes,
-        *,
-        key: rsa.RSAPrivateKey | None = None,
-        webhook_id: str | None = None,
-        cert_url: str | None = None,
-        sent_at: datetime | None = None,
-        transmission_id: str | None = None,
-        register: bool = True,
-    ) -> dict[str, str]:
-        """The five ``PAYPAL-*`` headers for ``body`` (registered for remote checks)."""
-        transmission_id = transmission_id or str(uuid.uuid4())
-        transmission_time = paypal_time(sent_at or datetime.now(UTC))
-        message = (
-            f"{transmission_id}|{transmission_time}|{webhook_id or self.fake.webhook_id}|"
-            f"{zlib.crc32(body)}"
-        ).encode()
-        signing_key = key or self.pki.signing.key
-        signature = signing_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-        if register:
-            self.fake.deliveries[transmission_id] = body
-        return {
-            "Content-Type": "application/json",
-            "PAYPAL-AUTH-ALGO": "SHA256withRSA",
-            "PAYPAL-CERT-URL": cert_url or self.cert_url,
-            "PAYPAL-TRANSMISSION-ID": transmission_id,
-            "PAYPAL-TRANSMISSION-SIG": base64.b64encode(signature).decode(),
-            "PAYPAL-TRANSMISSION-TIME": transmission_time,
-        }
-
-
 @pytest.fixture
-def signer(fake: FakePayPal, pki: TestPKI) -> Signer:
+def signer(fake: FakePayPal, pki: TestPKI) -> WebhookSigner:
     """Signs with the valid test leaf served at the sandbox certificate URL."""
-    return Signer(fake, pki, f"https://{SANDBOX_CERT_HOST}/v1/notifications/certs/{CERT_NAME}")
+    return WebhookSigner(
+        fake, pki, f"https://{SANDBOX_CERT_HOST}/v1/notifications/certs/{CERT_NAME}"
+    )
 
 
 def paypal_amount(units: int, currency: str) -> dict[str, str]:
@@ -185,27 +147,6 @@ def paypal_amount(units: int, currency: str) -> dict[str, str]:
 def custom_id(subscription_id: str, user_id: str) -> str:
     """The ``custom_id`` the plugin writes."""
     return f"{subscription_id},{user_id}"
-
-
-def webhook_event(
-    event_type: str,
-    resource: Mapping[str, Any],
-    *,
-    resource_type: str = "capture",
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """A PayPal webhook envelope."""
-    return {
-        "id": event_id or f"WH-{new_id(8)}-{new_id(17)}",
-        "event_version": "1.0",
-        "create_time": paypal_time(datetime.now(UTC)),
-        "resource_type": resource_type,
-        "resource_version": "2.0",
-        "event_type": event_type,
-        "summary": f"{event_type} (test)",
-        "resource": dict(resource),
-        "links": [],
-    }
 
 
 def capture_resource(
@@ -412,7 +353,7 @@ class PayPalHarness:
 
     plugin: PayPalPlugin
     fake: FakePayPal
-    signer: Signer
+    signer: WebhookSigner
     currency: str = "USD"
     payment_method: str = "paypal"
     scriptable_errors: frozenset[PaymentErrorCode] = frozenset(_SCRIPTED)
@@ -451,9 +392,7 @@ class PayPalHarness:
                 transaction_id, amount, currency, status=status, custom=custom
             )
             resource_type = "authorization" if "AUTHORIZATION" in paypal_type else "capture"
-        body = json.dumps(
-            webhook_event(paypal_type, resource, resource_type=resource_type)
-        ).encode()
+        body = json.dumps(make_event(paypal_type, resource, resource_type=resource_type)).encode()
         now = datetime.now(UTC)
         tolerance = timedelta(seconds=self.plugin.settings.transmission_tolerance + 600)
         if variant is WebhookVariant.VALID:
@@ -475,7 +414,7 @@ class PayPalHarness:
 
 @pytest.fixture(params=["offline", "remote"])
 def payment_provider_harness(
-    request: pytest.FixtureRequest, servers: FakeServers, pki: TestPKI, signer: Signer
+    request: pytest.FixtureRequest, servers: FakeServers, pki: TestPKI, signer: WebhookSigner
 ) -> Iterator[PayPalHarness]:
     """The plugin against the fake, auto-approving orders as a payer would."""
     session, _, _ = wire_session(servers, pki)

@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import pytest
 from vbwd_paypal import PayPalClient, PayPalConfig
+from vbwd_paypal.testing import error_body
 
 from vbwd_plugins import (
     PaymentErrorCode,
     PaymentResult,
 )
 
-from ._fake_paypal import error_body
 from .conftest import CLIENT_ID, CLIENT_SECRET, FakeClock, Rig
 
 SUB, USER = uuid.uuid4(), uuid.uuid4()

@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from vbwd_paypal.testing import error_body
 
 from vbwd_plugins import (
     Money,
@@ -15,7 +16,6 @@ from vbwd_plugins import (
 )
 from vbwd_plugins.errors import MoneyError
 
-from ._fake_paypal import error_body
 from .conftest import Rig
 
 SUB = uuid.UUID("7f1d6c53-2a3e-4d7e-9b1f-0c9a5e2d4b11")

@@ -14,6 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vbwd_paypal._config import DEFAULT_CERT_HOSTS
 from vbwd_paypal._webhooks import check_cert_url, signed_message
+from vbwd_paypal.testing import TestPKI
+from vbwd_paypal.testing import WebhookSigner as Signer
+from vbwd_paypal.testing import make_event as webhook_event
 
 from vbwd_plugins import (
     PaymentErrorCode,
@@ -25,16 +28,13 @@ from vbwd_plugins.payments import (
     PaymentRefunded,
 )
 
-from ._pki import TestPKI
 from .conftest import (
     SANDBOX_CERT_HOST,
     FakeClock,
     Rig,
-    Signer,
     capture_resource,
     custom_id,
     refund_resource,
-    webhook_event,
 )
 
 SUB, USER = str(uuid.uuid4()), str(uuid.uuid4())
@@ -91,7 +91,7 @@ def test_cached_certificate_is_dropped_when_it_expires(
     assert rig.plugin.verify_webhook_request(signer.headers(body), body)
     clock.advance(timedelta(days=91).total_seconds())
     with pytest.raises(WebhookVerificationError, match="not valid now"):
-        rig.plugin.check_webhook_request(signer.headers(body, sent_at=clock.now()), body)
+        rig.plugin.verify_request(signer.headers(body, sent_at=clock.now()), body)
     assert len(rig.fake.calls("GET", CERTS)) == 2
 
 
@@ -104,7 +104,7 @@ def test_tampered_body_is_rejected(rig: Rig, signer: Signer) -> None:
     with pytest.raises(WebhookVerificationError):
         rig.plugin.process_webhook(headers, tampered)
     with pytest.raises(WebhookVerificationError, match="signature does not match"):
-        rig.plugin.check_webhook_request(headers, tampered)
+        rig.plugin.verify_request(headers, tampered)
     assert rig.dispatcher.events == []
 
 
@@ -120,7 +120,7 @@ def test_signature_by_another_key_is_rejected(rig: Rig, signer: Signer, pki: Tes
     body = completed_body()
     headers = signer.headers(body, key=pki.self_signed.key)
     with pytest.raises(WebhookVerificationError, match="signature does not match"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 def test_expired_certificate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI) -> None:
@@ -131,7 +131,7 @@ def test_expired_certificate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI)
         body, key=pki.expired.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
     )
     with pytest.raises(WebhookVerificationError, match="not valid now"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 def test_self_signed_certificate_outside_the_trust_store_is_rejected(
@@ -144,7 +144,7 @@ def test_self_signed_certificate_outside_the_trust_store_is_rejected(
         body, key=pki.self_signed.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
     )
     with pytest.raises(WebhookVerificationError, match="does not chain to a trusted root"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 def test_chain_without_its_intermediate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI) -> None:
@@ -156,7 +156,7 @@ def test_chain_without_its_intermediate_is_rejected(rig: Rig, signer: Signer, pk
     body = completed_body()
     headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
     with pytest.raises(WebhookVerificationError, match="does not chain"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 def test_leaf_without_subject_alt_name_is_accepted(rig: Rig, signer: Signer, pki: TestPKI) -> None:
@@ -166,7 +166,7 @@ def test_leaf_without_subject_alt_name_is_accepted(rig: Rig, signer: Signer, pki
     headers = signer.headers(
         body, key=pki.signing_without_san.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
     )
-    rig.plugin.check_webhook_request(headers, body)
+    rig.plugin.verify_request(headers, body)
 
 
 def test_oversized_certificate_download_is_rejected(rig: Rig, signer: Signer) -> None:
@@ -175,7 +175,7 @@ def test_oversized_certificate_download_is_rejected(rig: Rig, signer: Signer) ->
     body = completed_body()
     headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
     with pytest.raises(WebhookVerificationError, match="larger than"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 def test_missing_certificate_is_rejected(rig: Rig, signer: Signer) -> None:
@@ -183,7 +183,7 @@ def test_missing_certificate_is_rejected(rig: Rig, signer: Signer) -> None:
     body = completed_body()
     headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{CERTS}CERT-nope")
     with pytest.raises(WebhookVerificationError, match="HTTP 404"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_cert_url_outside_the_allow_list_is_rejected_without_a_request(
     body = completed_body()
     headers = signer.headers(body, cert_url=cert_url)
     with pytest.raises(WebhookVerificationError, match="PAYPAL-CERT-URL"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
     assert no_request_was_made(rig)
 
 
@@ -229,7 +229,7 @@ def test_every_paypal_certificate_host_is_accepted(rig: Rig, signer: Signer, hos
     """Certificates from each of PayPal's four certificate hosts verify."""
     body = completed_body()
     headers = signer.headers(body, cert_url=f"https://{host}{CERTS}CERT-360caa42-fca2a594-a5cafa77")
-    rig.plugin.check_webhook_request(headers, body)
+    rig.plugin.verify_request(headers, body)
     assert rig.tls.sent == [f"https://{host}{CERTS}CERT-360caa42-fca2a594-a5cafa77"]
     assert rig.guard.attempts == []
 
@@ -242,7 +242,7 @@ def test_transmission_time_outside_the_tolerance_is_rejected(
     body = completed_body()
     headers = signer.headers(body, sent_at=datetime.now(UTC) + timedelta(seconds=offset))
     with pytest.raises(WebhookVerificationError, match="transmission time"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
     assert no_request_was_made(rig)
 
 
@@ -287,18 +287,38 @@ def test_other_auth_algorithms_are_rejected(rig: Rig, signer: Signer, algo: str)
     body = completed_body()
     headers = {**signer.headers(body), "PAYPAL-AUTH-ALGO": algo}
     with pytest.raises(WebhookVerificationError, match="PAYPAL-AUTH-ALGO"):
-        rig.plugin.check_webhook_request(headers, body)
+        rig.plugin.verify_request(headers, body)
 
 
 def test_rejection_reason_is_logged(
     rig: Rig, signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """verify_webhook_request answers False and logs why at warning."""
+    """verify_webhook_request answers False and logs the reason at warning."""
     body = completed_body()
     headers = signer.headers(body, cert_url=f"https://evil.example.com{CERTS}X")
-    with caplog.at_level(logging.WARNING, logger="vbwd_paypal"):
+    with caplog.at_level(logging.WARNING):
         assert not rig.plugin.verify_webhook_request(headers, body)
-    assert "not an allow-listed PayPal host" in caplog.text
+    (record,) = [r for r in caplog.records if "allow-listed" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "PAYPAL-CERT-URL host 'evil.example.com' is not an allow-listed" in record.getMessage()
+
+
+def test_refusal_reason_is_the_bare_cause(rig: Rig, signer: Signer) -> None:
+    """The error's reason says what failed without the "PayPal webhook rejected" prefix."""
+    body = completed_body()
+    headers = signer.headers(body, cert_url=f"https://evil.example.com{CERTS}X")
+    with pytest.raises(WebhookVerificationError) as info:
+        rig.plugin.receive_webhook(headers, body)
+    assert info.value.reason.startswith("PAYPAL-CERT-URL host 'evil.example.com'")
+    assert str(info.value).startswith("PayPal webhook rejected: ")
+
+
+def test_event_type_is_read_from_event_type(rig: Rig, signer: Signer) -> None:
+    """PayPal names its event type ``event_type``; receive_webhook reads it from there."""
+    body = completed_body()
+    received = rig.plugin.receive_webhook(signer.headers(body), body)
+    assert received.event_type == json.loads(body)["event_type"]
+    assert received.event_id == json.loads(body)["id"]
 
 
 def test_missing_webhook_id_rejects_every_delivery(
@@ -308,7 +328,7 @@ def test_missing_webhook_id_rejects_every_delivery(
     rig = make_rig(webhook_id=None)
     body = completed_body()
     with pytest.raises(WebhookVerificationError, match="webhook_id"):
-        rig.plugin.check_webhook_request(signer.headers(body), body)
+        rig.plugin.verify_request(signer.headers(body), body)
     assert no_request_was_made(rig)
 
 
@@ -324,7 +344,7 @@ def test_default_trust_store_rejects_the_test_certificates(
     rig = make_rig(ca_bundle=None)
     body = completed_body()
     with pytest.raises(WebhookVerificationError, match="does not chain to a trusted root"):
-        rig.plugin.check_webhook_request(signer.headers(body), body)
+        rig.plugin.verify_request(signer.headers(body), body)
 
 
 # -- remote verification ---------------------------------------------------------------------
@@ -353,7 +373,7 @@ def test_remote_verification_failure_is_rejected(
     body = completed_body()
     headers = signer.headers(body)
     with pytest.raises(WebhookVerificationError, match="FAILURE"):
-        rig.plugin.check_webhook_request(headers, body.replace(b'"10.00"', b'"99.00"'))
+        rig.plugin.verify_request(headers, body.replace(b'"10.00"', b'"99.00"'))
 
 
 def test_remote_mode_still_refuses_foreign_cert_urls_unasked(

@@ -1,17 +1,16 @@
-"""Fixtures: fake Stripe servers on 127.0.0.1, configured plugins, signed deliveries."""
+"""Fixtures: fake Stripe servers on 127.0.0.1 (``vbwd_stripe.testing``), configured plugins."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 from vbwd_stripe import StripePlugin
+from vbwd_stripe.testing import FakeStripe, Scripted, make_event, sign_payload
 
 from vbwd_plugins import (
     Money,
@@ -20,45 +19,10 @@ from vbwd_plugins import (
 )
 from vbwd_plugins.testing import WebhookDelivery, WebhookVariant
 
-from ._fake_stripe import FakeStripe, Scripted
-
 TEST_KEY = "sk_test_51FakeKeyForTheVbwdStripeSuite0001"
 LIVE_KEY = "sk_live_51FakeKeyForTheVbwdStripeSuite0002"
 WEBHOOK_SECRET = "whsec_test_secret_for_the_vbwd_suite_0001"
 OLD_WEBHOOK_SECRET = "whsec_test_previous_secret_0000"
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A ``Stripe-Signature`` header computed from Stripe's published scheme."""
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def make_event(
-    event_type: str,
-    obj: Mapping[str, Any],
-    *,
-    livemode: bool = False,
-    previous_attributes: Mapping[str, Any] | None = None,
-    event_id: str = "evt_test_0001",
-    created: int | None = None,
-) -> dict[str, Any]:
-    """A Stripe event envelope around ``obj``."""
-    data: dict[str, Any] = {"object": dict(obj)}
-    if previous_attributes is not None:
-        data["previous_attributes"] = dict(previous_attributes)
-    return {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2025-01-27.acacia",
-        "created": int(time.time()) if created is None else created,
-        "data": data,
-        "livemode": livemode,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
 
 
 def config_for(fake: FakeStripe, **overrides: Any) -> dict[str, Any]:
@@ -283,16 +247,16 @@ class StripeHarness:
         now = int(time.time())
         tolerance = self.plugin.settings.webhook_tolerance
         if variant is WebhookVariant.VALID:
-            header = sign(body, WEBHOOK_SECRET, now)
+            header = sign_payload(body, WEBHOOK_SECRET, now)
         elif variant is WebhookVariant.TAMPERED_BODY:
-            header = sign(body, WEBHOOK_SECRET, now)
+            header = sign_payload(body, WEBHOOK_SECRET, now)
             body = body.replace(f'"amount": {units}'.encode(), f'"amount": {units + 1}'.encode())
         elif variant is WebhookVariant.WRONG_SECRET:
-            header = sign(body, "whsec_someone_elses_secret", now)
+            header = sign_payload(body, "whsec_someone_elses_secret", now)
         elif variant is WebhookVariant.STALE_TIMESTAMP:
-            header = sign(body, WEBHOOK_SECRET, now - tolerance - 60)
+            header = sign_payload(body, WEBHOOK_SECRET, now - tolerance - 60)
         else:
-            header = sign(body, WEBHOOK_SECRET, now + tolerance + 60)
+            header = sign_payload(body, WEBHOOK_SECRET, now + tolerance + 60)
         return WebhookDelivery({"Stripe-Signature": header}, body, description=stripe_type)
 
 

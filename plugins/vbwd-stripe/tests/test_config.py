@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 from vbwd_stripe import StripePlugin
 from vbwd_stripe._config import DEFAULT_API_BASE, StripeConfig
+from vbwd_stripe.testing import FakeStripe
 
 from vbwd_plugins import (
     ConfigValidationError,
@@ -15,7 +16,6 @@ from vbwd_plugins import (
     PluginStatus,
 )
 
-from ._fake_stripe import FakeStripe
 from .conftest import WEBHOOK_SECRET, config_for
 
 KEY = "sk_test_abcdefghijklmnop1234"

@@ -11,10 +11,9 @@ from decimal import Decimal
 
 import stripe
 from vbwd_stripe import StripePlugin
+from vbwd_stripe.testing import FakeStripe
 
 from vbwd_plugins import PaymentStatus
-
-from ._fake_stripe import FakeStripe
 
 
 def test_initialize_sets_no_stripe_globals(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from vbwd_stripe import StripePlugin
+from vbwd_stripe.testing import FakeStripe, Scripted
 
 from vbwd_plugins import (
     Money,
@@ -17,8 +18,6 @@ from vbwd_plugins import (
     PaymentStatus,
 )
 from vbwd_plugins.errors import MoneyError
-
-from ._fake_stripe import FakeStripe, Scripted
 
 SUB = uuid.UUID("00000000-0000-4000-8000-000000000001")
 USER = uuid.UUID("00000000-0000-4000-8000-000000000002")

@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vbwd_stripe import StripePlugin
 from vbwd_stripe._signature import SignatureVerifier
+from vbwd_stripe.testing import FakeStripe, make_event
+from vbwd_stripe.testing import sign_payload as sign
 
 from vbwd_plugins import (
     Event,
@@ -30,9 +32,9 @@ from vbwd_plugins.payments import (
     PaymentFailed,
     PaymentRefunded,
 )
+from vbwd_plugins.testing import RecordingDispatcher
 
-from ._fake_stripe import FakeStripe
-from .conftest import LIVE_KEY, OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, make_event, sign
+from .conftest import LIVE_KEY, OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 SUB_ID, USER_ID = uuid.uuid4(), uuid.uuid4()
 SUB, USER = str(SUB_ID), str(USER_ID)
@@ -166,6 +168,54 @@ def test_malformed_headers_are_rejected_without_raising(plugin: StripePlugin, he
     assert plugin.verify_webhook(b"{}", header) is False
 
 
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "no Stripe-Signature header"),
+        ({"Stripe-Signature": "garbage"}, "no valid timestamp in Stripe-Signature header"),
+        ({"Stripe-Signature": "t=1,v0=00"}, "no v1 signature in Stripe-Signature header"),
+        ({"Stripe-Signature": "t=1,v1=00"}, "timestamp outside tolerance"),
+        ({"Stripe-Signature": f"t={10**10},v1=00"}, "timestamp outside tolerance"),
+        ("wrong secret", "no signature matched"),
+        ("tampered", "no signature matched"),
+    ],
+)
+def test_refusals_say_why(plugin: StripePlugin, headers: Any, reason: str) -> None:
+    """verify_request raises with a reason for the audit log; never the signature itself."""
+    body = b'{"id": "evt_reason"}'
+    if headers == "wrong secret":
+        headers = {"Stripe-Signature": sign(body, "whsec_someone_else")}
+    elif headers == "tampered":
+        headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+        body = body.replace(b"reason", b"rEason")
+    with pytest.raises(WebhookVerificationError) as info:
+        plugin.verify_request(headers, body)
+    assert info.value.reason.startswith(reason)
+    assert info.value.plugin_name == "stripe"
+    signature = headers.get("Stripe-Signature", "")
+    assert "v1=" not in info.value.reason
+    assert not signature or signature not in info.value.reason
+    assert plugin.verify_webhook_request(headers, body) is False
+
+
+def test_uninitialized_plugin_refuses_with_a_reason() -> None:
+    """Before initialize there is no secret: every delivery is refused, saying so."""
+    with pytest.raises(WebhookVerificationError, match="not initialized"):
+        StripePlugin().verify_request({"Stripe-Signature": "t=1,v1=00"}, b"{}")
+
+
+def test_livemode_is_checked_once_per_delivery(
+    make_fake: Callable[..., FakeStripe], make_plugin: Callable[..., StripePlugin]
+) -> None:
+    """The livemode check runs in parse_webhook only; handle_webhook trusts what it is given."""
+    plugin = make_plugin(make_fake(LIVE_KEY, livemode=True))
+    dispatcher = RecordingDispatcher()
+    plugin._attach_dispatcher(dispatcher)
+    event = make_event("payment_intent.succeeded", INTENT, livemode=False)
+    plugin.handle_webhook(event)
+    assert [e.name for e in dispatcher.events] == ["payment.completed"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(header=st.text(max_size=300))
 def test_arbitrary_headers_never_raise_or_verify(header: str) -> None:
@@ -210,13 +260,13 @@ def test_live_event_on_a_test_key_is_rejected(
 def test_test_event_on_a_live_key_is_rejected(
     make_fake: Callable[..., FakeStripe], make_plugin: Callable[..., StripePlugin]
 ) -> None:
-    """A live-mode plugin refuses test-mode events, even when handed them directly."""
+    """A live-mode plugin refuses test-mode events, as deliveries and when parsing them."""
     plugin = make_plugin(make_fake(LIVE_KEY, livemode=True))
     assert plugin.settings.livemode
     with pytest.raises(WebhookVerificationError):
         _deliver(plugin, make_event("payment_intent.succeeded", INTENT, livemode=False))
-    with pytest.raises(WebhookVerificationError):
-        plugin.handle_webhook(make_event("payment_intent.succeeded", INTENT, livemode=False))
+    with pytest.raises(WebhookVerificationError, match="livemode mismatch"):
+        plugin.parse_webhook(json.dumps(make_event("payment_intent.succeeded", INTENT)).encode())
 
 
 # -- events from what the fake API really did ----------------------------------------------

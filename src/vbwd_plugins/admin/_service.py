@@ -24,16 +24,10 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from vbwd_plugins.admin._response import AdminResponse
-from vbwd_plugins.config._schema import (
-    MASK,
-    is_config_schema,
-    merge_config,
-    validate_config,
-)
-from vbwd_plugins.config._secrets import has_sealed
+from vbwd_plugins.config._schema import is_config_schema
 from vbwd_plugins.errors import (
     ConfigValidationError,
     DependencyCycleError,
@@ -50,16 +44,13 @@ from vbwd_plugins.errors import (
     StoreConflictError,
     StoreError,
 )
-from vbwd_plugins.plugins._manager import PluginInfo, PluginManager
+from vbwd_plugins.plugins._listing import PluginInfo
+from vbwd_plugins.plugins._manager import PluginManager
 from vbwd_plugins.plugins._model import BasePlugin, PluginStatus
 
 __all__ = ["PluginAdmin", "error_response"]
 
 logger = logging.getLogger("vbwd_plugins.web")
-
-_CONFIGURED: Final = frozenset(
-    {PluginStatus.INITIALIZED, PluginStatus.ENABLED, PluginStatus.DISABLED}
-)
 
 
 class _BadRequest(Exception):
@@ -163,32 +154,13 @@ class PluginAdmin:
 
         Without ``replace`` the given fields are merged into the current configuration.
         A field given as ``"**********"`` keeps its current (secret) value. An enabled
-        plugin is validated first, then disabled, re-initialized and enabled again
-        (with the plugins that depend on it); if the new configuration is refused, it
-        keeps running with the old one.
+        plugin is validated first, then restarted with it together with the plugins that
+        depend on it; if the new configuration is refused, it keeps running with the old
+        one. One store read and one write (``PluginManager.configure_plugin``).
         """
         with self._lock:
-            plugin = self._require(name)
-            current = self._current_values(name, plugin)
-            given: dict[str, Any] = dict(values) if replace else {**current, **values}
-            schema = type(plugin).config_schema
-            model = schema if is_config_schema(schema) else None
-            # Masks become the current values here too (the manager does it only with a store).
-            given, _ = merge_config(name, model, stored=current, given=given)
-            if plugin.status is not PluginStatus.ENABLED:
-                self._manager.initialize_plugin(name, given)
-                return self.show(name)
-            if model is not None:
-                validate_config(name, model, given)  # refuse before anything stops
-            before = self._enabled()
-            self._manager.disable_plugin(name, cascade=True)
-            stopped = [n for n in before if n not in self._enabled()]
-            try:
-                self._manager.initialize_plugin(name, given)
-            except PluginError:
-                self._restart(stopped)
-                raise
-            self._manager.enable_plugins(stopped)
+            self._require(name)
+            self._manager.configure_plugin(name, values, patch=not replace)
             return self.show(name)
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -274,14 +246,6 @@ class PluginAdmin:
     def _enabled(self) -> list[str]:
         return [p.metadata.name for p in self._manager.get_enabled_plugins()]
 
-    def _restart(self, names: list[str]) -> None:
-        try:
-            self._manager.enable_plugins(names)
-        except PluginError:
-            logger.exception(
-                "Plugin admin API: re-enabling %s after a refused change failed", names
-            )
-
     def _with_dependencies(self, name: str) -> list[str]:
         """``name`` and every installed plugin it depends on, transitively."""
         discovered = {p.name for p in self._manager.get_discovered()}
@@ -298,20 +262,6 @@ class PluginAdmin:
                 if self._manager.get_plugin(dep) is not None or dep in discovered:
                     pending.append(dep)
         return seen
-
-    def _current_values(self, name: str, plugin: BasePlugin) -> dict[str, Any]:
-        """Configuration to merge a change into: real values, or masks the manager resolves."""
-        config = plugin.config
-        if plugin.status in _CONFIGURED and config is not None:
-            if isinstance(config, Mapping):
-                return dict(config)
-            return config.model_dump(by_alias=True)
-        store = self._manager.store
-        record = store.get(name) if store is not None else None
-        if record is None:
-            return {}
-        # The manager replaces a masked field by the stored (decrypted) value.
-        return {k: MASK if has_sealed(v) else v for k, v in record.config.items()}
 
 
 # -- helpers --------------------------------------------------------------------------------

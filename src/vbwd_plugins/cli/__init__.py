@@ -7,6 +7,10 @@ never create the SQLite file. Every change goes through :class:`PluginManager`, 
 restores the recorded state first (``start()``) and writes through to the store.
 
 Errors print one line (``error: ...``) and exit 1; ``-vv`` adds tracebacks.
+
+Building the parser imports no command: each command's module (and the store, the admin
+service or the web adapters it needs) is imported when the command runs, so ``--help``
+costs little more than ``import vbwd_plugins``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from vbwd_plugins.cli._common import (
     DEFAULT_SQLITE_PATH,
@@ -27,30 +32,14 @@ from vbwd_plugins.cli._common import (
     ENV_STORE,
     CLIError,
     err,
-    store_location,
-)
-from vbwd_plugins.cli._ops import (
-    cmd_inbox_list,
-    cmd_inbox_purge,
-    cmd_inbox_replay,
-    cmd_keys_generate,
-    cmd_keys_rotate,
-    cmd_serve,
     parse_duration,
-)
-from vbwd_plugins.cli._plugins import (
-    cmd_config_set,
-    cmd_config_show,
-    cmd_disable,
-    cmd_doctor,
-    cmd_enable,
-    cmd_list,
-    cmd_order,
-    cmd_show,
-    parse_assignment,
+    store_location,
 )
 from vbwd_plugins.errors import PluginError
 from vbwd_plugins.plugins._discovery import DEFAULT_GROUP
+
+if TYPE_CHECKING:
+    from vbwd_plugins.cli._plugins import parse_assignment as parse_assignment
 
 __all__ = [
     "ENV_ADMIN_TOKEN",
@@ -64,6 +53,19 @@ __all__ = [
 
 
 # -- parser and entry point ------------------------------------------------------------------
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _lazy(module: str, name: str) -> Command:
+    """The command ``name`` of ``vbwd_plugins.cli.<module>``, imported when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        command: Command = getattr(import_module(f"vbwd_plugins.cli.{module}"), name)
+        return command(args)
+
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> Any:
+    def command(name: str, func: Command, help_text: str) -> Any:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(func=func)
         return sub
@@ -99,26 +101,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     json_flag(
         command(
-            "list", cmd_list, "installed plugins: version, distribution, status, dependency order"
+            "list",
+            _lazy("_plugins", "cmd_list"),
+            "installed plugins, none imported: distribution, version, status, dependencies",
         )
     )
-    command("order", cmd_order, "start order of the installed plugins")
-    show = command("show", cmd_show, "one plugin: metadata, status and configuration (masked)")
+    command("order", _lazy("_plugins", "cmd_order"), "start order of the installed plugins")
+    show = command(
+        "show",
+        _lazy("_plugins", "cmd_show"),
+        "one plugin: metadata, status and configuration (masked)",
+    )
     show.add_argument("name")
     json_flag(show)
-    enable = command("enable", cmd_enable, "enable a plugin (its dependencies must be enabled)")
+    enable = command(
+        "enable",
+        _lazy("_plugins", "cmd_enable"),
+        "enable a plugin (its dependencies must be enabled)",
+    )
     enable.add_argument("name")
     enable.add_argument(
         "--with-dependencies", action="store_true", help="enable its dependencies first"
     )
-    disable = command("disable", cmd_disable, "disable a plugin (refused while others need it)")
+    disable = command(
+        "disable",
+        _lazy("_plugins", "cmd_disable"),
+        "disable a plugin (refused while others need it)",
+    )
     disable.add_argument("name")
     disable.add_argument("--cascade", action="store_true", help="disable its dependents first")
 
     config = commands.add_parser("config", help="show or change a plugin's configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_show = config_commands.add_parser("show", help="configuration, secrets masked")
-    config_show.set_defaults(func=cmd_config_show)
+    config_show.set_defaults(func=_lazy("_plugins", "cmd_config_show"))
     config_show.add_argument("name")
     json_flag(config_show)
     config_set = config_commands.add_parser(
@@ -127,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="key=value sets a string, key:=json any JSON value, key=@file the text "
         "of a file (key=@- reads stdin; keeps secrets out of the shell history).",
     )
-    config_set.set_defaults(func=cmd_config_set)
+    config_set.set_defaults(func=_lazy("_plugins", "cmd_config_set"))
     config_set.add_argument("name")
     config_set.add_argument("assignments", nargs="+", metavar="key=value")
     config_set.add_argument(
@@ -136,26 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(
         "doctor",
-        cmd_doctor,
+        _lazy("_plugins", "cmd_doctor"),
         "check plugins load, metadata, dependencies, name conflicts and stored secrets",
     )
 
     inbox = commands.add_parser("inbox", help="the webhook inbox: list, replay, purge")
     inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
     inbox_list = inbox_commands.add_parser("list", help="received webhook events, newest first")
-    inbox_list.set_defaults(func=cmd_inbox_list)
+    inbox_list.set_defaults(func=_lazy("_ops", "cmd_inbox_list"))
     inbox_list.add_argument("--status", choices=["processing", "processed", "failed"])
     inbox_list.add_argument("--provider")
     inbox_list.add_argument("--limit", type=int, default=50)
     json_flag(inbox_list)
     replay = inbox_commands.add_parser("replay", help="handle failed events again")
-    replay.set_defaults(func=cmd_inbox_replay)
+    replay.set_defaults(func=_lazy("_ops", "cmd_inbox_replay"))
     replay.add_argument("provider", nargs="?")
     replay.add_argument("event_ids", nargs="*", metavar="EVENT_ID")
     replay.add_argument("--failed", action="store_true", help="every failed event")
     replay.add_argument("--limit", type=int, default=1000)
     purge = inbox_commands.add_parser("purge", help="delete old processed events")
-    purge.set_defaults(func=cmd_inbox_purge)
+    purge.set_defaults(func=_lazy("_ops", "cmd_inbox_purge"))
     purge.add_argument(
         "--older-than", type=parse_duration, required=True, help="age such as 30d, 12h"
     )
@@ -164,12 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     keys_commands.add_parser(
         "rotate", help="re-encrypt stored secrets with the first key of VBWD_PLUGINS_SECRET_KEYS"
-    ).set_defaults(func=cmd_keys_rotate)
+    ).set_defaults(func=_lazy("_ops", "cmd_keys_rotate"))
     keys_commands.add_parser("generate", help="print a new key").set_defaults(
-        func=cmd_keys_generate
+        func=_lazy("_ops", "cmd_keys_generate")
     )
 
-    serve = command("serve", cmd_serve, "serve the admin API and webhook routes over HTTP")
+    serve = command(
+        "serve", _lazy("_ops", "cmd_serve"), "serve the admin API and webhook routes over HTTP"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve.add_argument("--admin-prefix", default="/admin/plugins")
@@ -235,3 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             err("(run with -vv for the traceback)")
     return 1
+
+
+def __getattr__(name: str) -> Any:
+    # parse_assignment lives with the config commands; importing them is not --help's job.
+    if name == "parse_assignment":
+        return import_module("vbwd_plugins.cli._plugins").parse_assignment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

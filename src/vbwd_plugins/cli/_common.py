@@ -1,19 +1,25 @@
-"""What every command uses: output, one-line errors, and the store it works on."""
+"""What every command uses: output, one-line errors, and the store it works on.
+
+Building the parser imports this module and nothing heavier: a store, the manager and the
+commands load when a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins.plugins._manager import PluginManager
-
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from vbwd_plugins.plugins._manager import PluginManager
     from vbwd_plugins.stores._base import PluginRecord, StateStore
 
 #: Store URL or SQLite path for every command (``--store`` wins).
@@ -25,6 +31,9 @@ ENV_PG_SCHEMA: Final = "VBWD_PLUGINS_PG_SCHEMA"
 
 ENV_SQLITE_PATH: Final = "VBWD_PLUGINS_SQLITE_PATH"
 DEFAULT_SQLITE_PATH: Final = "vbwd-plugins.sqlite3"
+
+_DURATION: Final = re.compile(r"(\d+)\s*([smhdw])\Z")
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class CLIError(Exception):
@@ -41,6 +50,16 @@ def err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` -> a timedelta."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration such as 30d, 12h, 90m, 3600s or 2w"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
 # -- the store -------------------------------------------------------------------------------
 
 
@@ -55,6 +74,8 @@ def is_postgres(location: str) -> bool:
 
 
 def sqlite_path(location: str) -> Path:
+    from pathlib import Path
+
     if location.startswith("sqlite:///"):
         return Path(location.removeprefix("sqlite:///"))
     if "://" in location:
@@ -100,6 +121,8 @@ def store_of(args: argparse.Namespace, *, create: bool) -> Iterator[StateStore |
 
 def started(args: argparse.Namespace, store: StateStore) -> PluginManager:
     """A manager on ``store`` with the recorded state restored; start failures are warned."""
+    from vbwd_plugins.plugins._manager import PluginManager
+
     manager = PluginManager(group=args.group, store=store)
     manager.discover()
     report = manager.start()

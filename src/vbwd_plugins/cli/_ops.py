@@ -6,12 +6,10 @@ import argparse
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from vbwd_plugins.cli._common import (
     ENV_ADMIN_TOKEN,
@@ -30,10 +28,6 @@ from vbwd_plugins.plugins._manager import PluginManager
 if TYPE_CHECKING:
     from vbwd_plugins.stores._base import StateStore
     from vbwd_plugins.webhooks._inbox import InboxRecord, WebhookInbox
-
-
-_DURATION: Final = re.compile(r"(\d+)\s*([smhdw])\Z")
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 # -- the webhook inbox -----------------------------------------------------------------------
@@ -137,16 +131,6 @@ def cmd_inbox_replay(args: argparse.Namespace) -> int:
         return 1
     out(f"Replayed {len(targets)} event(s).")
     return 0
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` -> a timedelta."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration such as 30d, 12h, 90m, 3600s or 2w"
-        )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 def cmd_inbox_purge(args: argparse.Namespace) -> int:

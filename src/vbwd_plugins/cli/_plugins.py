@@ -22,15 +22,20 @@ from vbwd_plugins.cli._common import (
     started,
     store_of,
 )
-from vbwd_plugins.config._schema import public_config
-from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed, unseal_secrets
+from vbwd_plugins.config._resolver import ConfigResolver
+from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed
 from vbwd_plugins.errors import (
     ConfigValidationError,
     PluginError,
     PluginNotFoundError,
     SecretsError,
 )
-from vbwd_plugins.plugins._discovery import DiscoveryState
+from vbwd_plugins.plugins._discovery import (
+    DiscoveredPlugin,
+    DiscoveryState,
+    declared_dependencies,
+    discover,
+)
 from vbwd_plugins.plugins._manager import MISSING, PluginManager
 from vbwd_plugins.plugins._model import PluginStatus
 
@@ -99,22 +104,60 @@ def _rows(
     return rows
 
 
+def _listed_rows(
+    found: list[DiscoveredPlugin], records: Mapping[str, PluginRecord]
+) -> list[dict[str, Any]]:
+    """``list``'s rows from entry points, distribution metadata and the store: no plugin is
+    imported, so the version is the distribution's and the dependencies are the ones its
+    distribution declares (see docs/discovery.md)."""
+    requires = declared_dependencies(found)
+    rows: list[dict[str, Any]] = []
+    for plugin in found:
+        if plugin.state is not DiscoveryState.AVAILABLE:
+            status = plugin.state.value
+        elif plugin.name in records:
+            status = records[plugin.name].status
+        else:
+            status = PluginStatus.DISCOVERED.value
+        rows.append(
+            {
+                "name": plugin.name,
+                "version": plugin.version,
+                "distribution": plugin.distribution,
+                "status": status,
+                "dependencies": list(requires[plugin]),
+                "error": None,
+            }
+        )
+    installed = {plugin.name for plugin in found}
+    for name, record in sorted(records.items()):
+        if name not in installed and record.status != PluginStatus.UNINSTALLED.value:
+            rows.append(
+                {
+                    "name": name,
+                    "version": None,
+                    "distribution": None,
+                    "status": MISSING,
+                    "dependencies": [],
+                    "error": f"recorded as {record.status} but not installed",
+                }
+            )
+    return rows
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    manager = PluginManager(group=args.group)
-    failures = _load_all(manager, args.group)
+    found = discover(args.group)
     with store_of(args, create=False) as store:
-        rows = _rows(manager, failures, records_of(store))
+        rows = _listed_rows(found, records_of(store))
     if args.json:
         out(json.dumps(rows, indent=2))
     elif not rows:
         out(f"No plugins installed in entry-point group {args.group!r}.")
-        return 0
     else:
-        table = [("#", "NAME", "VERSION", "DISTRIBUTION", "STATUS", "DEPENDENCIES")]
+        table = [("NAME", "VERSION", "DISTRIBUTION", "STATUS", "DEPENDENCIES (DISTRIBUTION)")]
         for row in rows:
             table.append(
                 (
-                    "" if row["order"] is None else str(row["order"]),
                     row["name"],
                     row["version"] or "-",
                     row["distribution"] or "-",
@@ -123,9 +166,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
             )
         print_table(table)
-    for _, message in sorted(failures.items()):
-        err(f"error: {message}")
-    return 1 if failures else 0
+    return 0
 
 
 def cmd_order(args: argparse.Namespace) -> int:
@@ -164,7 +205,7 @@ def _plugin_view(args: argparse.Namespace, name: str) -> dict[str, Any]:
         view["author"] = plugin.metadata.author
         view["description"] = plugin.metadata.description
     record = records.get(name)
-    view["config"] = public_config(record.config) if record is not None else {}
+    view["config"] = ConfigResolver.public(record.config) if record is not None else {}
     view["recorded"] = record is not None
     return view
 
@@ -342,33 +383,30 @@ def _doctor_dependencies(manager: PluginManager, report: Callable[[str, str], No
 def _doctor_store(
     manager: PluginManager, store: StateStore, report: Callable[[str, str], None]
 ) -> None:
-    from vbwd_plugins.config._schema import is_config_schema, merge_config, validate_config
-
+    """Check every record the way a start would resolve it: decrypt, environment, validate."""
     records = store.list()
     report("ok", f"store opens: {len(records)} plugin record(s)")
     try:
-        box = FernetSecretBox.from_env()
+        resolver = ConfigResolver(FernetSecretBox.from_env())
     except SecretsError as exc:
         report("error", str(exc))
         return
     for record in records:
         name = record.plugin_name
         plugin = manager.get_plugin(name)
-        if plugin is None and record.status != PluginStatus.UNINSTALLED.value:
+        uninstalled = record.status == PluginStatus.UNINSTALLED.value
+        if plugin is None and not uninstalled:
             report("warn", f"{name}: recorded as {record.status} but not installed")
-        if not has_sealed(record.config):
-            values: Any = record.config
-        else:
-            try:
-                values = unseal_secrets(record.config, box, plugin_name=name)
-            except SecretsError as exc:
-                report("error", f"{name}: {exc}")
-                continue
+        schema = type(plugin).config_schema if plugin is not None and not uninstalled else None
+        invalid: PluginError | None = None
+        try:
+            resolver.resolve(name, schema, stored=record.config)
+        except SecretsError as exc:
+            report("error", f"{name}: {exc}")
+            continue
+        except PluginError as exc:
+            invalid = exc
+        if has_sealed(record.config):
             report("ok", f"{name}: stored secrets decrypt")
-        schema = type(plugin).config_schema if plugin is not None else None
-        if is_config_schema(schema) and record.status != PluginStatus.UNINSTALLED.value:
-            try:
-                merged, _ = merge_config(name, schema, stored=values)
-                validate_config(name, schema, merged)
-            except PluginError as exc:
-                report("error", f"{name}: stored configuration is invalid: {exc}")
+        if invalid is not None:
+            report("error", f"{name}: stored configuration is invalid: {invalid}")

@@ -1,162 +1,177 @@
-"""What :class:`PluginManager` needs to keep a store and its plugins in step.
+"""The one configuration pipeline: unseal → environment → merge → validate → mask.
 
-The store holds each plugin's configured status (``initialized``, ``enabled``,
-``disabled``, ``uninstalled``) and its configuration with secrets sealed. Per-process
-conditions (``registered``, ``error``) are never written. Values that come from
-environment variables are never written either: they belong to the deployment.
+Every path that turns configuration into a plugin's settings goes through
+:class:`ConfigResolver`: the manager when a plugin is initialized or reconfigured, the
+reconciler when it applies another process's change, the admin API, and the CLI's
+``config set``, ``config show`` and ``doctor``. So one decision - precedence, masks, what
+is never stored - has one implementation, and one resolution reads the environment once
+and validates once. The resolver never touches a store: its caller reads the record and
+writes what :meth:`ConfigResolver.seal` returns.
+
+Precedence, highest first::
+
+    environment variable  >  configuration given now  >  stored configuration  >  schema default
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from vbwd_plugins.config._schema import env_config, is_config_schema, merge_config, validate_config
-from vbwd_plugins.config._secrets import SecretBox, seal_secrets, unseal_secrets
-from vbwd_plugins.errors import StoreConflictError
+from vbwd_plugins.config._schema import (
+    env_config,
+    is_config_schema,
+    merge_config,
+    public_config,
+    validate_config,
+)
+from vbwd_plugins.config._secrets import (
+    FernetSecretBox,
+    SecretBox,
+    has_sealed,
+    seal_secrets,
+    unseal_secrets,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from pydantic import BaseModel
 
-    from vbwd_plugins.plugins._model import BasePlugin
-    from vbwd_plugins.stores._base import PluginRecord, StateStore
-
-__all__ = ["PluginStateSync", "restore_plugin", "snapshot_plugin"]
-
-logger = logging.getLogger(__name__)
-
-#: Status-only writes re-read and retry this often when another process wrote meanwhile.
-_STATUS_ATTEMPTS: Final = 5
-_STATE_ATTRS: Final = ("_status", "_error", "_config", "_config_model")
-_MISSING: Final = object()
+__all__ = ["ConfigResolver", "ResolvedConfig"]
 
 
-def snapshot_plugin(plugin: BasePlugin) -> dict[str, object]:
-    """The plugin's status, error and configuration, to put back with :func:`restore_plugin`."""
-    return {attr: plugin.__dict__.get(attr, _MISSING) for attr in _STATE_ATTRS}
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """One resolved configuration: what a plugin is initialized with.
+
+    ``model`` is the validated schema instance (``None`` for a plugin without a schema);
+    ``env_keys`` name the fields the environment set, which are never stored.
+    """
+
+    plugin_name: str
+    #: The merged mapping before validation; secrets in plaintext, so never shown.
+    values: dict[str, Any] = field(repr=False)
+    model: BaseModel | None
+    env_keys: frozenset[str]
+
+    @property
+    def config(self) -> BaseModel | dict[str, Any]:
+        """What ``BasePlugin.initialize`` receives: the model, or the plain mapping."""
+        return self.values if self.model is None else self.model
 
 
-def restore_plugin(plugin: BasePlugin, snapshot: dict[str, object]) -> None:
-    """Undo an in-memory change whose store write failed."""
-    for attr, value in snapshot.items():
-        if value is _MISSING:
-            plugin.__dict__.pop(attr, None)
-        else:
-            plugin.__dict__[attr] = value
+class ConfigResolver:
+    """Resolves, seals and masks plugin configuration; stateless apart from its secret box.
 
+    ``box`` decrypts stored secrets and encrypts new ones; by default a
+    :class:`FernetSecretBox` with the keys of ``VBWD_PLUGINS_SECRET_KEYS``, created the
+    first time a secret needs it. ``environ`` defaults to ``os.environ``, read at each
+    resolution.
+    """
 
-class PluginStateSync:
-    """Reads and writes plugin records for one manager (not thread-safe: the manager locks)."""
+    def __init__(
+        self, box: SecretBox | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._box = box
+        self._environ = environ
 
-    def __init__(self, store: StateStore, box: SecretBox) -> None:
-        self.store = store
-        self.box = box
+    @property
+    def box(self) -> SecretBox:
+        """The secret box (created from the environment on first use)."""
+        if self._box is None:
+            self._box = FernetSecretBox.from_env()
+        return self._box
 
-    # -- reading -------------------------------------------------------------------------
+    # -- unseal, environment, merge, validate ------------------------------------------------
 
-    def stored_values(self, name: str, record: PluginRecord | None) -> dict[str, Any]:
-        """The stored configuration with secrets decrypted (``{}`` without a record)."""
-        if record is None:
+    def unseal(self, name: str, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The stored configuration with every sealed secret decrypted into a ``SecretStr``."""
+        if not stored:
             return {}
-        values: dict[str, Any] = unseal_secrets(record.config, self.box, plugin_name=name)
+        if not has_sealed(stored):
+            return dict(stored)
+        values: dict[str, Any] = unseal_secrets(dict(stored), self.box, plugin_name=name)
         return values
 
     def resolve(
         self,
         name: str,
-        plugin: BasePlugin,
-        record: PluginRecord | None,
-        given: Mapping[str, Any] | None,
-    ) -> tuple[dict[str, Any], frozenset[str]]:
-        """The mapping to initialize ``plugin`` with, and the keys taken from the environment."""
-        schema = type(plugin).config_schema
-        return merge_config(
-            name,
-            schema if is_config_schema(schema) else None,
-            stored=self.stored_values(name, record),
-            given=given,
-        )
+        schema: object,
+        *,
+        stored: Mapping[str, Any] | None = None,
+        current: BaseModel | Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
+        patch: bool = False,
+    ) -> ResolvedConfig:
+        """Resolve ``name``'s configuration once: one environment read, one validation.
 
-    def differs(self, name: str, plugin: BasePlugin, values: Mapping[str, Any]) -> bool:
-        """Whether initializing with ``values`` would change the plugin's configuration."""
-        schema = type(plugin).config_schema
-        if is_config_schema(schema):
-            return validate_config(name, schema, values) != plugin.config
-        current = plugin.config
-        return current is None or dict(values) != dict(current)
+        The base is ``stored`` (a record's configuration, sealed) when there is one, else
+        ``current`` (the configuration the plugin holds in memory). A non-empty ``given``
+        replaces the base as a whole, or with ``patch`` only changes the fields it names; a
+        given value equal to the mask keeps the base's value (a form round-tripping the
+        masked view never overwrites a secret). Environment values win over all of it.
+        ``schema`` is the plugin's ``config_schema``; anything but a pydantic model class
+        means a plain mapping, which is neither validated nor read from the environment.
 
-    # -- writing -------------------------------------------------------------------------
-
-    def storable(
-        self,
-        name: str,
-        plugin: BasePlugin,
-        env_keys: frozenset[str],
-        record: PluginRecord | None,
-    ) -> dict[str, Any]:
-        """The plugin's configuration as stored: sealed, JSON, without environment values.
-
-        A field pinned by the environment keeps whatever was stored for it before.
+        Raises :class:`SecretsError` when a stored secret cannot be decrypted and
+        :class:`ConfigValidationError` when the result fails the schema.
         """
-        config = plugin.config
-        if isinstance(config, BaseModel):
-            data = config.model_dump(by_alias=True)
-        else:
-            data = dict(config or {})
-        for key in env_keys:
-            data.pop(key, None)
-        sealed: dict[str, Any] = seal_secrets(data, self.box, plugin_name=name)
-        if record is not None:
-            for key in env_keys:
-                if key in record.config:
-                    sealed[key] = record.config[key]
-        return sealed
-
-    def write_config(
-        self,
-        name: str,
-        plugin: BasePlugin,
-        env_keys: frozenset[str],
-        record: PluginRecord | None,
-    ) -> PluginRecord:
-        """Store status and configuration, guarded by the version ``record`` was read at."""
-        return self.store.save(
-            name,
-            status=plugin.status.value,
-            config=self.storable(name, plugin, env_keys, record),
-            expected_version=None if record is None else record.version,
+        base = self.unseal(name, stored) if stored is not None else _plain(current)
+        if patch:
+            given = {**base, **(given or {})}
+        model_schema = schema if is_config_schema(schema) else None
+        values, env_keys = merge_config(
+            name, model_schema, stored=base, given=given, environ=self._environ
         )
-
-    def write_status(self, name: str, plugin: BasePlugin, status: str) -> PluginRecord:
-        """Store a new status, keeping the stored configuration (the source of truth).
-
-        Without a record yet, the plugin's current configuration is stored with it. A
-        concurrent write by another process is re-read and retried: only the status
-        changes, so nothing stale is written.
-        """
-        for attempt in range(1, _STATUS_ATTEMPTS + 1):
-            record = self.store.get(name)
-            if record is None:
-                config = self.storable(name, plugin, self.env_keys(name, plugin), None)
-            else:
-                config = record.config
-            try:
-                return self.store.save(
-                    name,
-                    status=status,
-                    config=config,
-                    expected_version=None if record is None else record.version,
-                )
-            except StoreConflictError:
-                if attempt == _STATUS_ATTEMPTS:
-                    raise
-                logger.debug("Plugin %r: status write conflicted; retrying", name)
-        raise AssertionError("unreachable")  # pragma: no cover
+        model = None if model_schema is None else validate_config(name, model_schema, values)
+        return ResolvedConfig(name, values, model, env_keys)
 
     @staticmethod
-    def env_keys(name: str, plugin: BasePlugin) -> frozenset[str]:
-        """The configuration keys the environment sets for ``plugin``."""
-        schema = type(plugin).config_schema
-        return frozenset(env_config(name, schema)) if is_config_schema(schema) else frozenset()
+    def differs(resolved: ResolvedConfig, current: BaseModel | Mapping[str, Any] | None) -> bool:
+        """Whether initializing with ``resolved`` would change configuration ``current``."""
+        if resolved.model is not None:
+            return resolved.model != current
+        return current is None or resolved.values != dict(current)
+
+    def env_keys(self, name: str, schema: object) -> frozenset[str]:
+        """The fields the environment sets for a plugin with ``schema``."""
+        if not is_config_schema(schema):
+            return frozenset()
+        return frozenset(env_config(name, schema, self._environ))
+
+    # -- seal and mask -----------------------------------------------------------------------
+
+    def seal(
+        self,
+        name: str,
+        config: BaseModel | Mapping[str, Any] | None,
+        *,
+        env_keys: frozenset[str],
+        previous: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """``config`` as stored: JSON, secrets sealed, without values from the environment.
+
+        A field the environment pins keeps what ``previous`` (the stored configuration)
+        held for it, so unpinning it later brings that value back.
+        """
+        data = {k: v for k, v in _plain(config).items() if k not in env_keys}
+        sealed: dict[str, Any] = seal_secrets(data, self.box, plugin_name=name)
+        for key in env_keys:
+            if previous is not None and key in previous:
+                sealed[key] = previous[key]
+        return sealed
+
+    @staticmethod
+    def public(config: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
+        """The public view: JSON-safe, every secret (plain or sealed) masked."""
+        return public_config(config)
+
+
+def _plain(config: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A configuration as a mapping of input keys (aliases), secrets still ``SecretStr``."""
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    data: dict[str, Any] = config.model_dump(by_alias=True)
+    return data

@@ -14,23 +14,27 @@ Precedence, highest first (see ``docs/configuration.md``)::
 
 Environment variables win so a deployment can pin a value (typically a credential kept
 out of the database) and get the same result after every restart; they are never stored.
+
+pydantic is imported on first use: a plugin with a schema has imported it already, and one
+without never needs it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
 import types
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, Final, TypeGuard, Union, get_args, get_origin
-
-from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
-from pydantic_core import core_schema, to_jsonable_python
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeGuard, Union, get_args, get_origin
 
 from vbwd_plugins.config._secrets import is_sealed
 from vbwd_plugins.errors import ConfigValidationError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "MASK",
@@ -48,13 +52,16 @@ logger = logging.getLogger(__name__)
 #: What a secret looks like wherever configuration is displayed (pydantic's own mask).
 MASK: Final = "**********"
 
-#: Error types whose message pydantic builds from a template and the schema alone, never
-#: from the input. ``value_error``, ``assertion_error`` and custom error types carry text
-#: written by a validator, which may quote the value.
-_TEMPLATED_ERRORS: Final = frozenset(get_args(core_schema.ErrorType)) - {
-    "value_error",
-    "assertion_error",
-}
+
+@functools.cache
+def _templated_errors() -> frozenset[str]:
+    """Error types whose message pydantic builds from a template and the schema alone, never
+    from the input. ``value_error``, ``assertion_error`` and custom error types carry text
+    written by a validator, which may quote the value."""
+    from pydantic_core import core_schema
+
+    return frozenset(get_args(core_schema.ErrorType)) - {"value_error", "assertion_error"}
+
 
 #: Keys that look like credentials in a plugin without a schema (masked on display).
 _SECRET_KEY_RE: Final = re.compile(
@@ -68,7 +75,11 @@ _STRUCTURED: Final = (list, dict, set, frozenset, tuple)
 
 def is_config_schema(obj: object) -> TypeGuard[type[BaseModel]]:
     """Whether ``obj`` is a pydantic model class usable as a configuration schema."""
-    return isinstance(obj, type) and issubclass(obj, BaseModel)
+    if not isinstance(obj, type):
+        return False  # ``config_schema = None``: no reason to import pydantic
+    from pydantic import BaseModel
+
+    return issubclass(obj, BaseModel)
 
 
 # -- validation -------------------------------------------------------------------------
@@ -78,6 +89,8 @@ def validate_config(
     plugin_name: str, schema: type[BaseModel], data: Mapping[str, Any]
 ) -> BaseModel:
     """Validate ``data`` against ``schema``; raise :class:`ConfigValidationError` if it fails."""
+    from pydantic import ValidationError
+
     try:
         return schema.model_validate(dict(data))
     except ValidationError as exc:
@@ -115,16 +128,40 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _safe_reason(error_type: str, msg: str, value: object) -> str:
-    if error_type in _TEMPLATED_ERRORS:
+    """``msg`` with every input value it quotes replaced by :data:`MASK`.
+
+    The value is masked, not the message: a value shorter than
+    :data:`_MASK_ANYWHERE_LENGTH` only where it stands as a whole word, so input ``u``
+    leaves "must be eu or us" readable; a longer one wherever it appears.
+    """
+    if error_type in _templated_errors():
         return msg
-    for leaf in _leaves(value):
-        if leaf and leaf in msg:
-            return f"invalid value ({error_type})"
-    return msg
+    forms = {form for leaf in _leaves(value) if leaf for form in (leaf, repr(leaf)[1:-1])}
+    if not forms:
+        return msg
+    patterns = [_value_pattern(form) for form in sorted(forms, key=len, reverse=True)]
+    return re.sub("|".join(patterns), MASK, msg)
+
+
+#: Input values at least this long are masked even inside a longer word.
+_MASK_ANYWHERE_LENGTH: Final = 6
+
+
+def _value_pattern(form: str) -> str:
+    pattern = re.escape(form)
+    if len(form) >= _MASK_ANYWHERE_LENGTH:
+        return pattern
+    if re.match(r"\w", form[0]):
+        pattern = r"(?<!\w)" + pattern
+    if re.match(r"\w", form[-1]):
+        pattern += r"(?!\w)"
+    return pattern
 
 
 def _leaves(value: object, depth: int = 0) -> Iterator[str]:
     """String forms of the scalars inside ``value`` (what a validator message could quote)."""
+    from pydantic import SecretBytes, SecretStr
+
     if isinstance(value, SecretStr | SecretBytes):
         yield str(value.get_secret_value())
     elif isinstance(value, str | int | float | bytes):
@@ -186,6 +223,8 @@ def env_config(
 
 
 def _is_structured(annotation: object) -> bool:
+    from pydantic import BaseModel
+
     origin = get_origin(annotation)
     if origin is Annotated:
         return _is_structured(get_args(annotation)[0])
@@ -240,6 +279,8 @@ def merge_config(
 
 
 def _is_mask(value: object) -> bool:
+    from pydantic import SecretStr
+
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     return isinstance(value, str) and value == MASK
@@ -258,6 +299,8 @@ def public_config(config: BaseModel | Mapping[str, Any] | None) -> dict[str, Any
     """
     if config is None:
         return {}
+    from pydantic import BaseModel
+
     if isinstance(config, BaseModel):
         dumped = config.model_dump(mode="python", by_alias=False)
         return {str(k): _public(v, str(k)) for k, v in dumped.items()}
@@ -265,6 +308,9 @@ def public_config(config: BaseModel | Mapping[str, Any] | None) -> dict[str, Any
 
 
 def _public(value: object, key: str | None) -> Any:
+    from pydantic import BaseModel, SecretBytes, SecretStr
+    from pydantic_core import to_jsonable_python
+
     if isinstance(value, SecretStr | SecretBytes) or is_sealed(value):
         return MASK
     if key is not None and _SECRET_KEY_RE.search(key) and isinstance(value, str | bytes):

@@ -13,26 +13,24 @@ from the environment, never from the store::
 
 The first key encrypts; every key decrypts. A missing or wrong key raises
 :class:`SecretsError` naming the plugin: there is no plaintext fallback.
+
+``cryptography`` and pydantic load on first use (a key, a secret value), not on import.
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, final, runtime_checkable
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from pydantic import SecretBytes, SecretStr
-from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from vbwd_plugins.errors import ConfigValidationError, SecretsError, StoreConflictError
 
 if TYPE_CHECKING:
-    from vbwd_plugins.stores._base import StateStore
+    from cryptography.fernet import Fernet, MultiFernet
+    from pydantic import SecretBytes, SecretStr
 
 __all__ = [
     "ENV_SECRET_KEYS",
@@ -101,6 +99,8 @@ def load_secret_keys(environ: Mapping[str, str] | None = None) -> list[str]:
         return [key for key in _KEY_SPLIT.split(inline) if key]
     if not file_name:
         return []
+    from pathlib import Path
+
     try:
         text = Path(file_name).read_text(encoding="utf-8")
     except OSError as exc:
@@ -132,7 +132,10 @@ class FernetSecretBox:
     __slots__ = ("_count", "_fernet", "_primary")
 
     def __init__(self, keys: Iterable[str | bytes] = ()) -> None:
+        keys = list(keys)
         fernets: list[Fernet] = []
+        if keys:  # a box without keys (the common case) never imports cryptography
+            from cryptography.fernet import Fernet, MultiFernet
         for index, key in enumerate(keys, start=1):
             try:
                 fernets.append(Fernet(key))
@@ -155,6 +158,8 @@ class FernetSecretBox:
     @staticmethod
     def generate_key() -> str:
         """A new random key, ready to put first in ``VBWD_PLUGINS_SECRET_KEYS``."""
+        from cryptography.fernet import Fernet
+
         return Fernet.generate_key().decode("ascii")
 
     @property
@@ -179,6 +184,8 @@ class FernetSecretBox:
     def decrypt(self, token: str, *, plugin_name: str) -> str:
         """Decrypt with whichever configured key matches."""
         fernet = self._require(plugin_name, "decrypt")
+        from cryptography.fernet import InvalidToken
+
         try:
             return fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
@@ -187,6 +194,8 @@ class FernetSecretBox:
     def rotate(self, token: str, *, plugin_name: str) -> str:
         """Re-encrypt with the first key; a token already under it is returned as is."""
         fernet = self._require(plugin_name, "rotate")
+        from cryptography.fernet import InvalidToken
+
         raw = token.encode("ascii", errors="replace")
         if self._primary is not None:
             try:
@@ -245,10 +254,21 @@ def seal_secrets(value: Any, box: SecretBox, *, plugin_name: str) -> Any:
     return _seal(value, box, plugin_name, "")
 
 
+@functools.cache
+def _secret_types() -> tuple[type[SecretStr], type[SecretBytes]]:
+    """pydantic's secret types, imported the first time a value is sealed or unsealed."""
+    from pydantic import SecretBytes, SecretStr
+
+    return SecretStr, SecretBytes
+
+
 def _seal(value: Any, box: SecretBox, plugin_name: str, path: str) -> Any:
+    SecretStr, SecretBytes = _secret_types()
     if isinstance(value, SecretStr):
         return {SEALED_KEY: _call(box.encrypt, value.get_secret_value(), plugin_name, path)}
     if isinstance(value, SecretBytes):
+        import base64
+
         encoded = base64.b64encode(value.get_secret_value()).decode("ascii")
         return {SEALED_KEY: _call(box.encrypt, encoded, plugin_name, path), "kind": _BYTES_KIND}
     if is_sealed(value):
@@ -263,6 +283,8 @@ def _seal(value: Any, box: SecretBox, plugin_name: str, path: str) -> Any:
     if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
         # PostgreSQL's jsonb refuses both; a secret field may hold them (it is encrypted).
         raise _unstorable(plugin_name, path, "contains a NUL character or unpaired surrogate")
+    from pydantic_core import PydanticSerializationError, to_jsonable_python
+
     try:
         return to_jsonable_python(value)
     except PydanticSerializationError:
@@ -296,7 +318,10 @@ def unseal_secrets(value: Any, box: SecretBox, *, plugin_name: str) -> Any:
 def _walk_unseal(value: Any, box: SecretBox, plugin_name: str, path: str) -> Any:
     if is_sealed(value):
         plaintext = _call(box.decrypt, value[SEALED_KEY], plugin_name, path)
+        SecretStr, SecretBytes = _secret_types()
         if value.get("kind") == _BYTES_KIND:
+            import base64
+
             return SecretBytes(base64.b64decode(plaintext))
         return SecretStr(plaintext)
     if isinstance(value, Mapping):
@@ -350,7 +375,34 @@ def _call(method: Callable[..., object], text: str, plugin_name: str, path: str)
 # -- rotation ---------------------------------------------------------------------------
 
 
-def rotate_store(store: StateStore, box: SecretBox, *, attempts: int = 5) -> list[str]:
+class _Record(Protocol):
+    @property
+    def plugin_name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def version(self) -> int: ...
+
+
+class _Records(Protocol):
+    """The part of :class:`~vbwd_plugins.stores.StateStore` rotation uses, named here so this
+    module never imports the stores (they import the plugin model, which imports config)."""
+
+    def list(self) -> Sequence[_Record]: ...
+    def get(self, plugin_name: str) -> _Record | None: ...
+    def save(
+        self,
+        plugin_name: str,
+        *,
+        status: str,
+        config: dict[str, Any],
+        expected_version: int | None,
+    ) -> object: ...
+
+
+def rotate_store(store: _Records, box: SecretBox, *, attempts: int = 5) -> list[str]:
     """Re-encrypt every sealed secret in ``store`` with ``box``'s current key.
 
     Covers every recorded plugin, installed or not. Rows whose secrets are already under

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -391,6 +390,8 @@ class EventDispatcher:
     async def _await(
         self, record: EventListener, awaitable: Awaitable[object], event: Event
     ) -> None:
+        import asyncio  # only reached inside a running loop, where asyncio is loaded already
+
         limit = self._async_timeout if record.timeout is None else record.timeout
         scope = asyncio.timeout(limit)
         try:

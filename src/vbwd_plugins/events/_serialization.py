@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Final, TypeVar
-from uuid import UUID
 
 from vbwd_plugins.errors import EventDeserializationError, EventSerializationError
 
@@ -102,7 +102,8 @@ def _encode(value: object, path: str, active: set[int]) -> object:
         }
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
-    if isinstance(value, UUID):
+    uuid = sys.modules.get("uuid")  # a value can only be a UUID once uuid is imported
+    if uuid is not None and isinstance(value, uuid.UUID):
         return {"$uuid": str(value)}
     if isinstance(value, datetime):
         if value.utcoffset() is None:
@@ -238,6 +239,8 @@ def _decode_tagged(tag: str, payload: object, path: str, enums: dict[str, type[E
             if tag == "$decimal":
                 return Decimal(payload)
             if tag == "$uuid":
+                from uuid import UUID
+
                 return UUID(payload)
             if tag == "$date":
                 return date.fromisoformat(payload)

@@ -1,14 +1,12 @@
-"""The payment-provider contract, money in minor units and the standard payment events."""
+"""The payment-provider contract (webhooks included), money in minor units, standard events.
+
+The standard event classes load the first time one is named (module ``__getattr__``): seven
+frozen dataclasses are a noticeable part of an import that most programs never use.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from vbwd_plugins.payments._currencies import ISO_4217_EXPONENTS as ISO_4217_EXPONENTS
-from vbwd_plugins.payments._events import PaymentAuthorized as PaymentAuthorized
-from vbwd_plugins.payments._events import PaymentCancelled as PaymentCancelled
-from vbwd_plugins.payments._events import PaymentCompleted as PaymentCompleted
-from vbwd_plugins.payments._events import PaymentEventData as PaymentEventData
-from vbwd_plugins.payments._events import PaymentEventType as PaymentEventType
-from vbwd_plugins.payments._events import PaymentFailed as PaymentFailed
-from vbwd_plugins.payments._events import PaymentPending as PaymentPending
-from vbwd_plugins.payments._events import PaymentRefunded as PaymentRefunded
 from vbwd_plugins.payments._money import ISO_4217_RULES as ISO_4217_RULES
 from vbwd_plugins.payments._money import CurrencyRule as CurrencyRule
 from vbwd_plugins.payments._money import CurrencyRules as CurrencyRules
@@ -20,6 +18,17 @@ from vbwd_plugins.payments._results import PaymentErrorCode as PaymentErrorCode
 from vbwd_plugins.payments._results import PaymentResult as PaymentResult
 from vbwd_plugins.payments._results import PaymentStatus as PaymentStatus
 from vbwd_plugins.payments._results import header_value as header_value
+from vbwd_plugins.payments._webhook import ReceivedWebhook as ReceivedWebhook
+
+if TYPE_CHECKING:
+    from vbwd_plugins.payments._events import PaymentAuthorized as PaymentAuthorized
+    from vbwd_plugins.payments._events import PaymentCancelled as PaymentCancelled
+    from vbwd_plugins.payments._events import PaymentCompleted as PaymentCompleted
+    from vbwd_plugins.payments._events import PaymentEventData as PaymentEventData
+    from vbwd_plugins.payments._events import PaymentEventType as PaymentEventType
+    from vbwd_plugins.payments._events import PaymentFailed as PaymentFailed
+    from vbwd_plugins.payments._events import PaymentPending as PaymentPending
+    from vbwd_plugins.payments._events import PaymentRefunded as PaymentRefunded
 
 __all__ = [
     "Capability",
@@ -40,6 +49,30 @@ __all__ = [
     "PaymentRefunded",
     "PaymentResult",
     "PaymentStatus",
+    "ReceivedWebhook",
     "currency_exponent",
     "header_value",
 ]
+
+_EVENTS = frozenset(
+    {
+        "PaymentAuthorized",
+        "PaymentCancelled",
+        "PaymentCompleted",
+        "PaymentEventData",
+        "PaymentEventType",
+        "PaymentFailed",
+        "PaymentPending",
+        "PaymentRefunded",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EVENTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from vbwd_plugins.payments import _events
+
+    value = getattr(_events, name)
+    globals()[name] = value  # later lookups skip this function
+    return value

@@ -11,50 +11,35 @@ The contract, not each provider, owns what is easy to get wrong:
   Caller mistakes (:class:`MoneyError`, :class:`UnsupportedOperationError`) still raise:
   they are bugs to fix, not outcomes to handle. Subclasses written against the original
   design, overriding ``create_payment_intent`` directly, are guarded the same way.
-* **Webhook verification fails closed.** ``verify_webhook`` and ``verify_webhook_request``
-  answer ``False`` instead of raising.
-* **Standard events.** :meth:`PaymentProviderPlugin.process_webhook` is verify -> parse ->
-  :meth:`handle_webhook`, which emits standard ``payment.*`` events through the plugin's
-  own dispatcher.
+* **Webhooks.** The webhook half of the contract (``verify_request``, the fail-closed
+  ``receive_webhook``, translation to standard events) is :class:`WebhookReceiver`, which
+  this class inherits; :meth:`PaymentProviderPlugin.process_webhook` is receive ->
+  :meth:`handle_webhook`, without the inbox of the :class:`~vbwd_plugins.WebhookProcessor`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
-from vbwd_plugins.errors import (
-    MoneyError,
-    UnsupportedOperationError,
-    WebhookPayloadError,
-    WebhookVerificationError,
-)
+from vbwd_plugins.errors import MoneyError, UnsupportedOperationError, WebhookVerificationError
 from vbwd_plugins.payments._money import (
     ISO_4217_RULES,
     CurrencyRules,
     Money,
     _to_decimal,
 )
-from vbwd_plugins.payments._results import (
-    Capability,
-    PaymentErrorCode,
-    PaymentResult,
-    header_value,
-)
-from vbwd_plugins.plugins._model import BasePlugin
+from vbwd_plugins.payments._results import Capability, PaymentErrorCode, PaymentResult
+from vbwd_plugins.payments._webhook import WebhookReceiver
 
 if TYPE_CHECKING:
     from uuid import UUID
-
-    from vbwd_plugins.events._dispatcher import Event
-    from vbwd_plugins.payments._events import PaymentEventData
 
 __all__ = ["PaymentProviderPlugin"]
 
@@ -81,7 +66,6 @@ _OPERATIONS: Final[Mapping[str, _Operation]] = {
     "refund_payment": _Operation(Capability.REFUNDS, ("idempotency_key",), "amount"),
     "get_payment": _Operation(Capability.GET_PAYMENT, ()),
 }
-_VERIFIERS: Final = ("verify_webhook", "verify_webhook_request")
 _GUARD_MARK: Final = "__vbwd_guarded__"
 
 
@@ -129,32 +113,15 @@ def _guard_operation(
     return guarded
 
 
-def _guard_verifier(name: str, impl: Callable[..., bool]) -> Callable[..., bool]:
-    @functools.wraps(impl)
-    def guarded(self: PaymentProviderPlugin, *args: Any, **kwargs: Any) -> bool:
-        try:
-            return impl(self, *args, **kwargs) is True
-        except Exception as exc:
-            logger.warning(
-                "payment provider %r: %s raised %s; the webhook is rejected",
-                self._plugin_name(),
-                name,
-                type(exc).__name__,
-                exc_info=True,
-            )
-            return False
-
-    setattr(guarded, _GUARD_MARK, True)
-    return guarded
-
-
 # -- the contract ------------------------------------------------------------------
 
 
-class PaymentProviderPlugin(BasePlugin):
+class PaymentProviderPlugin(WebhookReceiver):
     """Base class for payment provider plugins (Stripe, PayPal, ...).
 
-    Implement the five abstract methods of the original design; add ``capture_payment``,
+    Implement ``create_payment_intent``, ``process_payment`` and ``refund_payment`` (the
+    original design's) and ``verify_request`` (webhooks; a provider written for the
+    original design may implement ``verify_webhook`` instead). Add ``capture_payment``,
     ``cancel_payment`` and ``get_payment`` if the provider supports them, declare what it
     supports in :attr:`capabilities`, and state its currency deviations in
     :attr:`currency_rules`. Accept ``idempotency_key`` (and ``manual_capture`` on
@@ -171,9 +138,6 @@ class PaymentProviderPlugin(BasePlugin):
     )
     #: Exponent and divisibility overrides where the provider's API differs from ISO 4217.
     currency_rules: ClassVar[CurrencyRules] = ISO_4217_RULES
-    #: Header carrying the signature for the default :meth:`verify_webhook_request`
-    #: (e.g. ``"Stripe-Signature"``); ``None`` when a provider overrides that method.
-    webhook_signature_header: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -182,10 +146,6 @@ class PaymentProviderPlugin(BasePlugin):
             if callable(impl) and not getattr(impl, _GUARD_MARK, False):
                 contract = inspect.signature(getattr(PaymentProviderPlugin, name))
                 setattr(cls, name, _guard_operation(name, impl, contract))
-        for name in _VERIFIERS:
-            impl = cls.__dict__.get(name)
-            if callable(impl) and not getattr(impl, _GUARD_MARK, False):
-                setattr(cls, name, _guard_verifier(name, impl))
 
     # -- the original design's five operations ----------------------------------
 
@@ -231,14 +191,6 @@ class PaymentProviderPlugin(BasePlugin):
 
         A ``Decimal`` amount is in the payment's currency (see :meth:`resolve_amount`).
         """
-
-    @abstractmethod
-    def verify_webhook(self, payload: bytes, signature: str) -> bool:
-        """Whether ``signature`` (one header value) is valid for the raw ``payload``."""
-
-    @abstractmethod
-    def handle_webhook(self, payload: dict[str, Any]) -> None:
-        """Act on a verified, parsed webhook; usually ``self.dispatch_webhook_events(payload)``."""
 
     # -- extensions -------------------------------------------------------------
 
@@ -366,89 +318,25 @@ class PaymentProviderPlugin(BasePlugin):
             elif _to_decimal(amount) <= 0:
                 raise MoneyError(f"{name} amount must be positive, got {amount!r}")
 
-    # -- events -----------------------------------------------------------------
-
-    def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> Sequence[PaymentEventData]:
-        """Translate a verified, parsed webhook into standard payment events.
-
-        Pure (no I/O, no dispatch). Return an empty sequence for event types the provider
-        does not map; amounts in the payloads are ISO 4217 minor units.
-        """
-        return ()
-
-    def dispatch_payment_event(self, data: PaymentEventData) -> Event:
-        """Dispatch one standard event through :attr:`event_dispatcher` and return it.
-
-        Dispatched strictly: if a listener fails (say, activating the subscription), the
-        failure propagates out of :meth:`handle_webhook`, so the delivery is answered with
-        an error and the provider redelivers it instead of the payment being lost.
-        """
-        return self.event_dispatcher.dispatch(data.to_event(), strict=True)
-
-    def dispatch_webhook_events(self, payload: Mapping[str, Any]) -> list[Event]:
-        """Translate ``payload`` and dispatch each standard event; what ``handle_webhook`` calls."""
-        events = list(self.payment_events_from_webhook(payload))
-        if not events:
-            logger.debug(
-                "payment provider %r: webhook type %r emits no standard event",
-                self._plugin_name(),
-                payload.get("type", payload.get("event_type")),
-            )
-        return [self.dispatch_payment_event(data) for data in events]
-
     # -- webhooks ---------------------------------------------------------------
-
-    def verify_webhook_request(self, headers: Mapping[str, str], body: bytes) -> bool:
-        """Whether a delivery (all request headers, raw body) is authentic and fresh.
-
-        The default reads :attr:`webhook_signature_header` and calls :meth:`verify_webhook`;
-        providers that sign with several headers override this.
-        """
-        name = self.webhook_signature_header
-        if name is None:
-            return False
-        signature = header_value(headers, name)
-        if signature is None:
-            return False
-        return self.verify_webhook(body, signature)
-
-    def parse_webhook(self, body: bytes) -> dict[str, Any]:
-        """Parse a verified body into a JSON object; :class:`WebhookPayloadError` otherwise."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise WebhookPayloadError(
-                f"Webhook body for {self._plugin_name()!r} is not JSON: {exc}",
-                plugin_name=self._plugin_name(),
-            ) from None
-        if not isinstance(payload, dict):
-            raise WebhookPayloadError(
-                f"Webhook body for {self._plugin_name()!r} is not a JSON object",
-                plugin_name=self._plugin_name(),
-            )
-        return payload
-
-    def webhook_event_id(self, payload: Mapping[str, Any]) -> str | None:
-        """The provider's id of this webhook event (used to deduplicate deliveries)."""
-        event_id = payload.get("id")
-        return event_id if isinstance(event_id, str) and event_id else None
 
     @final
     def process_webhook(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-        """Verify, parse and handle one delivery; returns the parsed payload.
+        """Receive (verify, parse) and handle one delivery, without an inbox; the payload.
 
-        Raises :class:`WebhookVerificationError` (answer 401) or
+        Raises :class:`WebhookVerificationError` (answer 401; ``reason`` says why) or
         :class:`WebhookPayloadError` (answer 400). Exceptions from :meth:`handle_webhook`
-        propagate so the delivery can be retried.
+        propagate so the delivery can be retried. Hosts with a store use the
+        :class:`~vbwd_plugins.WebhookProcessor`, which also deduplicates.
         """
         if Capability.WEBHOOKS not in self.capabilities:
             raise self._unsupported("process_webhook")
-        if not self.verify_webhook_request(headers, body):
-            name = self._plugin_name()
-            logger.warning("payment provider %r: webhook signature rejected", name)
-            raise WebhookVerificationError(
-                f"Webhook for {name!r} failed signature verification", plugin_name=name
+        try:
+            received = self.receive_webhook(headers, body)
+        except WebhookVerificationError as exc:
+            logger.warning(
+                "payment provider %r: webhook refused: %s", self._plugin_name(), exc.reason
             )
-        payload = self.parse_webhook(body)
-        self.handle_webhook(payload)
-        return payload
+            raise
+        self.handle_webhook(received.payload)
+        return received.payload

@@ -6,9 +6,10 @@ from vbwd_plugins.plugins._discovery import DiscoveredPlugin as DiscoveredPlugin
 from vbwd_plugins.plugins._discovery import DiscoveryState as DiscoveryState
 from vbwd_plugins.plugins._hooks import ListenerSpec as ListenerSpec
 from vbwd_plugins.plugins._hooks import hookimpl as hookimpl
+from vbwd_plugins.plugins._hooks import hookspec as hookspec
 from vbwd_plugins.plugins._hooks import listener as listener
-from vbwd_plugins.plugins._manager import LoadReport as LoadReport
-from vbwd_plugins.plugins._manager import PluginInfo as PluginInfo
+from vbwd_plugins.plugins._listing import LoadReport as LoadReport
+from vbwd_plugins.plugins._listing import PluginInfo as PluginInfo
 from vbwd_plugins.plugins._manager import PluginManager as PluginManager
 from vbwd_plugins.plugins._model import BasePlugin as BasePlugin
 from vbwd_plugins.plugins._model import PluginMetadata as PluginMetadata
@@ -27,5 +28,6 @@ __all__ = [
     "PluginMetadata",
     "PluginStatus",
     "hookimpl",
+    "hookspec",
     "listener",
 ]

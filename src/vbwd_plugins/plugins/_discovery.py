@@ -4,6 +4,11 @@ Listing never imports a plugin module: the distribution name and version come fr
 ``*.dist-info`` directory name that ``importlib.metadata`` already walked, so discovery
 costs about as much as ``entry_points(group=...)`` itself. A plugin is imported only when
 :meth:`DiscoveredPlugin.load` is called.
+
+What a plugin depends on is known for certain only from its class (``metadata.dependencies``).
+Without importing it, :func:`declared_dependencies` reads what its *distribution* declares
+(``Requires-Dist``) and names the plugins of the distributions it requires; ``vbwd-plugins
+list`` shows that.
 """
 
 from __future__ import annotations
@@ -13,8 +18,7 @@ import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from importlib.metadata import EntryPoint, entry_points
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from vbwd_plugins.errors import (
     PluginBlockedError,
@@ -23,11 +27,15 @@ from vbwd_plugins.errors import (
 )
 from vbwd_plugins.plugins._model import BasePlugin
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 __all__ = [
     "DEFAULT_GROUP",
     "AllowPolicy",
     "DiscoveredPlugin",
     "DiscoveryState",
+    "declared_dependencies",
     "discover",
 ]
 
@@ -39,6 +47,8 @@ DEFAULT_GROUP: Final = "vbwd.plugins"
 AllowPolicy: TypeAlias = "Collection[str] | Callable[[DiscoveredPlugin], bool]"
 
 _NORMALIZE: Final = re.compile(r"[-_.]+")
+#: The project name at the start of a ``Requires-Dist`` value (PEP 508).
+_REQUIREMENT_NAME: Final = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 
 
 class DiscoveryState(Enum):
@@ -145,8 +155,14 @@ def _name_version(ep: EntryPoint) -> tuple[str, str]:
     base, _, suffix = stem.rpartition(".")
     if suffix == "dist-info" and "-" in base:
         name, _, version = base.partition("-")
-        return _NORMALIZE.sub("-", name).lower(), version
-    return _NORMALIZE.sub("-", dist.metadata["Name"] or "<unknown>").lower(), dist.version
+        return _normalize(name), version
+    return _normalize(dist.metadata["Name"] or "<unknown>"), dist.version
+
+
+def _normalize(name: str) -> str:
+    """PEP 503 name: ``Foo.Bar_baz`` -> ``foo-bar-baz`` (without the regex in the usual case)."""
+    fast = name.replace("_", "-").replace(".", "-").lower()
+    return fast if "--" not in fast else _NORMALIZE.sub("-", name).lower()
 
 
 def _allowed(plugin: DiscoveredPlugin, policy: AllowPolicy | None) -> bool:
@@ -168,8 +184,12 @@ def discover(
     Plugins outside ``allow`` are listed as ``BLOCKED``; a name claimed by several
     distributions is listed once per distribution as ``CONFLICT``.
     """
+    if eps is None:
+        from importlib.metadata import entry_points
+
+        eps = entry_points(group=group)
     by_name: dict[str, list[DiscoveredPlugin]] = {}
-    for ep in entry_points(group=group) if eps is None else eps:
+    for ep in eps:
         dist, version = _name_version(ep)
         by_name.setdefault(ep.name, []).append(
             DiscoveredPlugin(ep.name, dist, version, ep.value, entry_point=ep)
@@ -212,3 +232,58 @@ def _replace(
         conflicts,
         plugin.entry_point,
     )
+
+
+def declared_dependencies(
+    plugins: Iterable[DiscoveredPlugin],
+) -> dict[DiscoveredPlugin, tuple[str, ...]]:
+    """Each plugin -> the plugins its distribution requires, read from ``Requires-Dist``.
+
+    No plugin is imported. A requirement on another distribution that provides some of
+    ``plugins`` becomes one entry per plugin it provides, with the requirement's version
+    specifier (which applies to the *distribution's* version): ``vbwd-stripe>=1.0`` ->
+    ``stripe>=1.0``. Requirements of an extra (``; extra == "..."``) and those whose
+    environment marker is false here are left out; so are plugins of the same distribution,
+    whose relations only their classes' ``metadata.dependencies`` tell.
+    """
+    plugins = list(plugins)
+    provides: dict[str, list[str]] = {}
+    for plugin in plugins:
+        provides.setdefault(plugin.distribution, []).append(plugin.name)
+    by_distribution: dict[str, tuple[str, ...]] = {}
+    found: dict[DiscoveredPlugin, tuple[str, ...]] = {}
+    for plugin in plugins:
+        if plugin.distribution not in by_distribution:
+            by_distribution[plugin.distribution] = _required_plugins(plugin, provides)
+        found[plugin] = by_distribution[plugin.distribution]
+    return found
+
+
+def _required_plugins(plugin: DiscoveredPlugin, provides: dict[str, list[str]]) -> tuple[str, ...]:
+    dist = None if plugin.entry_point is None else plugin.entry_point.dist
+    if dist is None:
+        return ()
+    try:
+        declared = dist.requires or []
+    except Exception as exc:  # noqa: BLE001 - unreadable metadata must not break a listing
+        logger.warning("Cannot read the requirements of %s: %s", plugin.distribution, exc)
+        return ()
+    required: list[str] = []
+    for text in declared:
+        match = _REQUIREMENT_NAME.match(text)
+        if match is None:
+            continue
+        target = _normalize(match.group(1))
+        if target == plugin.distribution or target not in provides:
+            continue  # the common case (an SDK, the core): packaging is never imported
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            logger.warning("%s declares an invalid requirement %r", plugin.distribution, text)
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        required.extend(f"{name}{requirement.specifier}" for name in sorted(provides[target]))
+    return tuple(required)

@@ -1,14 +1,18 @@
-"""Dependency ordering and requirement checks between plugins (graphlib + packaging)."""
+"""Dependency ordering and requirement checks between plugins (graphlib + packaging).
+
+``packaging`` is imported by the first version check, not with this module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
-
-from packaging.requirements import Requirement
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING
 
 from vbwd_plugins.errors import DependencyCycleError, DependencyError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = ["check_requirement", "dependency_order", "format_cycle", "transitive_dependents"]
 
@@ -62,6 +66,8 @@ def check_requirement(
         )
     if not requirement.specifier:
         return
+    from packaging.version import InvalidVersion, Version
+
     try:
         ok = requirement.specifier.contains(Version(found_version), prereleases=True)
     except InvalidVersion:

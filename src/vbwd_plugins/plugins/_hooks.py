@@ -1,19 +1,27 @@
 """The plugin-to-host contract, carried by pluggy, and the ``@listener`` declaration.
 
-Hook specifications live in :class:`PluginHookSpecs`. A plugin implements a hook by
-defining a method of the same name, decorated with :data:`hookimpl` (the ``vbwd_``
-prefix alone is enough, as with pytest's ``pytest_`` hooks, so that a misspelt
-``vbwd_*`` method is caught rather than silently ignored).
+Hook specifications live in :class:`PluginHookSpecs`; a host adds its own, marked with
+:data:`hookspec`. A plugin implements a hook by defining a method of the same name,
+decorated with :data:`hookimpl` (the ``vbwd_`` prefix alone is enough, as with pytest's
+``pytest_`` hooks, so that a misspelt ``vbwd_*`` method is caught rather than silently
+ignored).
 
-pluggy carries registration and these hooks; it is deliberately *not* on the per-event
-hot path: events go through :class:`~vbwd_plugins.EventDispatcher`, which is far
-cheaper per call than a pluggy hook.
+pluggy carries registration and these hooks, so wrappers, ``tryfirst``/``trylast``,
+``firstresult`` and hook-call monitoring work as pluggy documents. One difference: a
+plugin is third-party code, so :class:`HookManager` guards each plain (non-wrapper)
+implementation - one that raises is logged naming its plugin and counts as having
+returned ``None``, and the others still run. pluggy is deliberately *not* on the
+per-event hot path: events go through :class:`~vbwd_plugins.EventDispatcher`, which is
+far cheaper per call than a pluggy hook.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import pluggy
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROJECT_NAME",
+    "HookManager",
     "ListenerSpec",
     "PluginHookSpecs",
     "declared_listeners",
@@ -34,9 +43,12 @@ __all__ = [
     "listener",
 ]
 
+logger = logging.getLogger(__name__)
+
 PROJECT_NAME: Final = "vbwd"
 HOOK_PREFIX: Final = "vbwd_"
 
+#: Marks a function of a host's namespace as a hook specification (see ``add_hookspecs``).
 hookspec: Final = pluggy.HookspecMarker(PROJECT_NAME)
 #: Marks a plugin method as the implementation of a hook in :class:`PluginHookSpecs`.
 hookimpl: Final = pluggy.HookimplMarker(PROJECT_NAME)
@@ -69,7 +81,7 @@ class PluginHookSpecs:
 
     @hookspec
     def vbwd_plugin_disabled(self, plugin_name: str) -> None:
-        """Another plugin (or this one) has just been disabled."""
+        """Another plugin has just been disabled (a plugin is not told of its own disable)."""
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -124,12 +136,106 @@ def declared_listeners(plugin: object) -> list[ListenerSpec]:
     ]
 
 
+#: Hooks whose failure must reach the caller: a plugin's own listeners, whose failure
+#: refuses its enable, are asked of it directly rather than broadcast.
+_UNGUARDED: Final = frozenset({"vbwd_event_listeners"})
+
+
+def _guard(function: Callable[..., Any], plugin_name: str, hook_name: str) -> Callable[..., Any]:
+    """``function``, except that an exception is logged naming the plugin and becomes ``None``.
+
+    pluggy stops a hook call at the first exception; a plugin must not be able to stop the
+    others. ``None`` is what pluggy skips, so ``firstresult`` moves on to the next one.
+    """
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception:
+            logger.exception("Plugin %r: %s hook raised (ignored)", plugin_name, hook_name)
+            return None
+
+    return guarded
+
+
 class HookManager(pluggy.PluginManager):
-    """pluggy manager that also treats undecorated ``vbwd_*`` methods as hook implementations."""
+    """pluggy manager for vbwd: guards plugins' implementations and checks host specifications.
+
+    Undecorated ``vbwd_*`` methods count as hook implementations.
+    """
 
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
         self.add_hookspecs(PluginHookSpecs)
+
+    def known_hooks(self) -> list[str]:
+        """The names of every specified hook, built-in and host-added, sorted."""
+        return sorted(
+            name
+            for name, caller in vars(self.hook).items()
+            if isinstance(caller, pluggy.HookCaller) and caller.has_spec()
+        )
+
+    def add_hookspecs(self, module_or_class: ModuleType | type) -> None:
+        """Add hook specifications; refuse a name already specified, and historic hooks.
+
+        pluggy checks the implementations already registered (enabled plugins) against the
+        new specifications; a mismatch raises :class:`PluginValidationError` naming the plugin.
+        """
+        where = getattr(module_or_class, "__name__", repr(module_or_class))
+        for name in dir(module_or_class):
+            opts = self.parse_hookspec_opts(module_or_class, name)
+            if opts is None:
+                continue
+            caller = getattr(self.hook, name, None)
+            if caller is not None and caller.has_spec():
+                raise PluginValidationError(
+                    f"Hook {name!r} in {where} is already specified; give it another name"
+                )
+            if opts.get("historic"):
+                # PluginManager registers a plugin with pluggy each time it is enabled, so
+                # replaying history would call plugins that were merely registered.
+                raise PluginValidationError(
+                    f"Hook {name!r} in {where} is historic, which vbwd does not support; "
+                    "call it from a vbwd_plugin_enabled implementation instead"
+                )
+        try:
+            super().add_hookspecs(module_or_class)
+        except pluggy.PluginValidationError as exc:
+            plugin_name = self.get_name(exc.plugin)
+            raise PluginValidationError(
+                f"Plugin {plugin_name!r}: {exc}", plugin_name=plugin_name
+            ) from exc
+        except ValueError as exc:  # pluggy found no specification in module_or_class
+            raise PluginValidationError(
+                f"{exc}: mark hook specifications with vbwd_plugins.hookspec"
+            ) from exc
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` with pluggy, guarding each of its plain implementations."""
+        plugin_name = super().register(plugin, name)
+        if plugin_name is None:
+            return None
+        for caller in self.get_hookcallers(plugin) or ():
+            if caller.name in _UNGUARDED:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                    # pluggy has already read the signature; the guard takes any arguments.
+                    impl.function = _guard(impl.function, plugin_name, caller.name)  # type: ignore[misc]
+        return plugin_name
+
+    def contributed_listeners(self, plugin: object) -> list[object]:
+        """What ``plugin``'s own ``vbwd_event_listeners`` returns, called through pluggy.
+
+        Only ``plugin``'s implementation (and wrappers of its own) take part, so each plugin's
+        listeners are collected when it is enabled, not mixed with the others'. Exceptions
+        propagate: the caller turns them into a refused enable.
+        """
+        others = [other for other in self.get_plugins() if other is not plugin]
+        caller = self.subset_hook_caller("vbwd_event_listeners", remove_plugins=others)
+        return [item for result in caller() for item in result]
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -166,9 +272,7 @@ class HookManager(pluggy.PluginManager):
             self.check_pending()  # pluggy's check for implementations without a spec
         except pluggy.PluginValidationError as exc:
             self.unregister(plugin)
-            known = ", ".join(
-                sorted(name for name in dir(PluginHookSpecs) if name.startswith(HOOK_PREFIX))
-            )
+            known = ", ".join(self.known_hooks())
             raise PluginValidationError(
                 f"Plugin {plugin_name!r}: {exc} (known hooks: {known})",
                 plugin_name=plugin_name,

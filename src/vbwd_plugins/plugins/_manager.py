@@ -1,88 +1,64 @@
 """The plugin manager: the only path that changes plugin state.
 
-It registers plugins (validating metadata and hooks), drives the lifecycle, checks
-dependencies, subscribes each enabled plugin's listeners and emits ``plugin.*`` events.
+:class:`PluginManager` registers plugins (validating metadata and hooks), drives the
+lifecycle, checks dependencies, subscribes each enabled plugin's listeners and emits
+``plugin.*`` events - the single-plugin state machine lives in
+:class:`~vbwd_plugins.plugins._lifecycle.PluginLifecycle`; this module adds sets of
+plugins, configuration changes, host hook specifications, listings and persistence.
 Discovery is lazy: :meth:`PluginManager.discover` lists installed plugins; a plugin is
 imported only when it is registered, initialized or enabled by name.
 
-With a :class:`StateStore`, every status and configuration change is written through
-in the same operation (and undone in memory if the write fails); :meth:`PluginManager.start`
-restores the recorded state and :meth:`PluginManager.refresh` applies other processes'
-changes. The store is the source of truth for configuration.
+Configuration goes through one :class:`~vbwd_plugins.config._resolver.ConfigResolver`.
+With a :class:`StateStore`, a :class:`~vbwd_plugins.plugins._reconciler.StoreReconciler`
+writes every change through (the record read once and written once per plugin changed,
+undone in memory if the write fails), restores the recorded state on
+:meth:`PluginManager.start` and applies other processes' changes on
+:meth:`PluginManager.refresh`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, Final
 
-from packaging.requirements import Requirement
-
-from vbwd_plugins.config._resolver import PluginStateSync, restore_plugin, snapshot_plugin
-from vbwd_plugins.config._schema import public_config
-from vbwd_plugins.config._secrets import FernetSecretBox, SecretBox, rotate_store
+from vbwd_plugins.config._resolver import ConfigResolver, ResolvedConfig
+from vbwd_plugins.config._secrets import FernetSecretBox, SecretBox
 from vbwd_plugins.errors import (
     DependencyError,
     DependentsEnabledError,
-    InvalidMetadataError,
-    PluginAlreadyRegisteredError,
     PluginError,
-    PluginHookError,
     PluginNotFoundError,
     StoreError,
 )
-from vbwd_plugins.events._dispatcher import Event, EventDispatcher
-from vbwd_plugins.plugins._discovery import (
-    DEFAULT_GROUP,
-    AllowPolicy,
-    DiscoveredPlugin,
-    DiscoveryState,
-    discover,
-)
-from vbwd_plugins.plugins._graph import check_requirement, dependency_order, transitive_dependents
-from vbwd_plugins.plugins._hooks import HookManager, ListenerSpec, declared_listeners
-from vbwd_plugins.plugins._model import BasePlugin, PluginMetadata, PluginStatus
+from vbwd_plugins.events._dispatcher import EventDispatcher
+from vbwd_plugins.plugins._discovery import DEFAULT_GROUP, AllowPolicy
+from vbwd_plugins.plugins._graph import check_requirement
+from vbwd_plugins.plugins._lifecycle import PluginLifecycle
+from vbwd_plugins.plugins._listing import MISSING, LoadReport, PluginInfo, describe
+from vbwd_plugins.plugins._model import PluginStatus
+from vbwd_plugins.plugins._reconciler import StoreReconciler
 
 if TYPE_CHECKING:
-    from vbwd_plugins.stores._base import PluginRecord, StateStore
+    from types import ModuleType
+
+    import pluggy
+    from pydantic import BaseModel
+
+    from vbwd_plugins.stores._base import StateStore
 
 __all__ = ["MISSING", "LoadReport", "PluginInfo", "PluginManager"]
 
 logger = logging.getLogger(__name__)
 
 #: Statuses in which a plugin holds a configuration of its own.
-_CONFIGURED = frozenset({PluginStatus.INITIALIZED, PluginStatus.ENABLED, PluginStatus.DISABLED})
-
-#: Listing status of a plugin the store records but no installed distribution provides.
-MISSING = "missing"
-
-
-@dataclass
-class LoadReport:
-    """Outcome of loading several plugins: failures never stop the others."""
-
-    loaded: list[str] = field(default_factory=list)
-    failed: dict[str, PluginError] = field(default_factory=dict)
+_CONFIGURED: Final = frozenset(
+    {PluginStatus.INITIALIZED, PluginStatus.ENABLED, PluginStatus.DISABLED}
+)
 
 
-@dataclass(frozen=True, slots=True)
-class PluginInfo:
-    """One row of :meth:`PluginManager.describe`: what a listing shows about a plugin."""
-
-    name: str
-    version: str | None
-    distribution: str | None
-    status: str
-    dependencies: tuple[str, ...]
-    error: str | None = None
-
-
-class PluginManager:
+class PluginManager(PluginLifecycle):
     """Registers plugins and drives their lifecycle, dependencies and events.
 
     ``allow`` restricts which discovered plugins may load: a collection of plugin or
@@ -103,194 +79,120 @@ class PluginManager:
         store: StateStore | None = None,
         secret_box: SecretBox | None = None,
     ) -> None:
-        self._event_dispatcher = EventDispatcher() if event_dispatcher is None else event_dispatcher
-        self._group = group
-        self._allow = allow
-        self._plugins: dict[str, BasePlugin] = {}
-        self._metadata: dict[str, PluginMetadata] = {}
-        self._requirements: dict[str, tuple[Requirement, ...]] = {}
-        self._discovered: dict[str, DiscoveredPlugin] = {}
-        self._subscriptions: dict[str, list[ListenerSpec]] = {}
-        self._hooks = HookManager()
-        self._lock = threading.RLock()
-        self._sync: PluginStateSync | None = None
+        super().__init__(event_dispatcher, group, allow)
         if store is not None:
             box = FernetSecretBox.from_env() if secret_box is None else secret_box
-            self._sync = PluginStateSync(store, box)
-        self._records: dict[str, PluginRecord] = {}  # the store as last read
-        self._applied: dict[str, int] = {}  # record versions this process has applied
-        self._sync_depth = 0  # > 0 while applying the store's state: nothing to write back
+            self._resolver = ConfigResolver(box)
+            self._reconciler = StoreReconciler(self, store, self._resolver, self._lock)
+        elif secret_box is not None:
+            self._resolver = ConfigResolver(secret_box)
 
     @property
-    def event_dispatcher(self) -> EventDispatcher:
-        """The dispatcher plugins and the host share."""
-        return self._event_dispatcher
+    def store(self) -> StateStore | None:
+        """The state store, or ``None`` when state lives in memory only."""
+        return None if self._reconciler is None else self._reconciler.store
 
-    # -- discovery -----------------------------------------------------------------
+    # -- hooks -----------------------------------------------------------------------
 
-    def discover(self, group: str | None = None) -> list[DiscoveredPlugin]:
-        """List installed plugins of the entry-point group without importing any."""
-        found = discover(group or self._group, allow=self._allow)
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """Calls a hook on every enabled plugin: ``manager.hook.<name>(**kwargs)``."""
+        return self._hooks.hook
+
+    @property
+    def hook_manager(self) -> pluggy.PluginManager:
+        """The pluggy manager behind :attr:`hook`, for ``add_hookcall_monitoring`` and tracing.
+
+        Register plugins through this manager, never directly on the pluggy one.
+        """
+        return self._hooks
+
+    def add_hookspecs(self, module_or_class: ModuleType | type) -> None:
+        """Add the host's own hook specifications (functions marked with ``@hookspec``).
+
+        Add them before registering plugins: a plugin implementing a hook no specification
+        names is rejected, as a misspelt one is. Enabled plugins are checked against the new
+        specifications at once (pluggy's rule); the others when they are next enabled.
+        Raises :class:`PluginValidationError` for a name already specified, a historic
+        hook, a namespace without specifications or a mismatching implementation.
+        """
         with self._lock:
-            self._discovered = {}
-            for plugin in found:
-                self._discovered.setdefault(plugin.name, plugin)
-        return found
+            self._hooks.add_hookspecs(module_or_class)
 
-    def get_discovered(self) -> list[DiscoveredPlugin]:
-        """The result of the last :meth:`discover` (one entry per plugin name)."""
+    # -- configuration -----------------------------------------------------------------
+
+    def configure_plugin(
+        self, name: str, config: Mapping[str, Any], *, patch: bool = False
+    ) -> None:
+        """Validate and apply a new configuration to ``name``, whatever its status.
+
+        ``config`` replaces the configuration, or with ``patch`` changes only the fields it
+        names; a field given as the mask (``"**********"``) keeps its secret. A stopped
+        plugin is initialized with it. An enabled one is restarted with it, together with
+        the enabled plugins that depend on it; if its ``on_initialize`` refuses the new
+        configuration, they keep running with the old one and the error is raised. With a
+        store: one read and one write.
+        """
         with self._lock:
-            return list(self._discovered.values())
+            plugin = self._require(name)
+            with self._change(name, plugin) as change:
+                self._reconfigure(name, self._resolve(change, config, patch=patch))
 
-    def load_plugin(self, name: str) -> BasePlugin:
-        """Import, construct and register the discovered plugin ``name`` (idempotent)."""
+    def get_public_config(self, name: str) -> dict[str, Any]:
+        """``name``'s configuration for display: JSON-safe, every secret masked.
+
+        The plugin's own configuration once it is initialized; otherwise what the store
+        records (a plugin may be registered but not initialized yet, not imported, or not
+        installed at all); ``{}`` for a known plugin with no configuration anywhere.
+        """
         with self._lock:
             plugin = self._plugins.get(name)
-            if plugin is not None:
-                return plugin
-            discovered = self._discovered.get(name)
-            if discovered is None:
-                raise PluginNotFoundError(
-                    f"Plugin '{name}' not found: it is neither registered nor discovered "
-                    "(call discover() first, or check the distribution is installed)",
-                    plugin_name=name,
-                )
-            plugin = discovered.load()
-            self.register_plugin(plugin)
-            return plugin
+            if plugin is not None and plugin.status in _CONFIGURED:
+                return self._resolver.public(plugin.config)
+            store = self.store
+            record = None if store is None else store.get(name)
+            if record is not None:
+                return self._resolver.public(record.config)
+            if plugin is None and name not in self._discovered:
+                raise PluginNotFoundError(f"Plugin '{name}' not found", plugin_name=name)
+            return {}
 
-    def load_plugins(self, names: Iterable[str] | None = None) -> LoadReport:
-        """Load several discovered plugins; each failure is logged and reported, not raised.
-
-        ``names`` defaults to every discovered plugin that is not blocked or in conflict.
-        """
-        report = LoadReport()
-        if names is None:
-            names = [p.name for p in self.get_discovered() if p.state is DiscoveryState.AVAILABLE]
-        for name in names:
+    def _reconfigure(self, name: str, resolved: ResolvedConfig) -> None:
+        """Apply ``resolved``: initialize a stopped plugin; restart an enabled one (and the
+        enabled plugins depending on it) with it, or with the old one if it is refused."""
+        plugin = self._plugins[name]
+        if plugin.status is not PluginStatus.ENABLED:
+            self._initialize(name, resolved)
+            return
+        stopped = self._order(self._enabled_dependents(name, transitive=True) | {name})
+        with ExitStack() as changes:
+            for other in stopped:  # each is recorded once, and only if its status changed
+                changes.enter_context(self._change(other, self._plugins[other]))
+            for other in reversed(stopped):
+                self._deactivate(other)
+            previous = plugin.config
             try:
-                self.load_plugin(name)
-            except PluginError as exc:
-                logger.error("%s", exc)
-                report.failed[name] = exc
-            else:
-                report.loaded.append(name)
-        return report
-
-    # -- registry (the original design's API) --------------------------------------
-
-    def register_plugin(self, plugin: BasePlugin) -> None:
-        """Register a plugin instance.
-
-        Raises :class:`InvalidMetadataError` for bad metadata,
-        :class:`PluginAlreadyRegisteredError` for a duplicate name and
-        :class:`PluginValidationError` for an unknown hook.
-        """
-        with self._lock:
-            metadata = self._read_metadata(plugin)
-            name = metadata.name
-            if name in self._plugins:
-                raise PluginAlreadyRegisteredError(
-                    f"Plugin '{name}' already registered", plugin_name=name
-                )
-            plugin._check("register")
-            self._hooks.validate(plugin, name)
-            plugin._transition("register")
-            plugin._attach_dispatcher(self._event_dispatcher)
-            self._plugins[name] = plugin
-            self._metadata[name] = metadata
-            self._requirements[name] = metadata.requirements()
-        self._emit("plugin.registered", name)
-
-    def get_plugin(self, name: str) -> BasePlugin | None:
-        """The registered plugin ``name``, or ``None``."""
-        return self._plugins.get(name)
-
-    def get_all_plugins(self) -> list[BasePlugin]:
-        """Every registered plugin."""
-        return list(self._plugins.values())
-
-    def get_enabled_plugins(self) -> list[BasePlugin]:
-        """Every enabled plugin."""
-        return [p for p in self._plugins.values() if p.status is PluginStatus.ENABLED]
-
-    def get_metadata(self, name: str) -> PluginMetadata:
-        """The metadata ``name`` had when it was registered."""
-        self._require(name)
-        return self._metadata[name]
-
-    # -- lifecycle -----------------------------------------------------------------
-
-    def initialize_plugin(self, name: str, config: Mapping[str, Any] | None = None) -> None:
-        """Initialize (or re-initialize) ``name`` with ``config``; loads it if only discovered."""
-        with self._lock:
-            plugin = self._require(name)
-            sync = self._writer()
-            if sync is None:
-                self._run_hook(name, "initialize", lambda: plugin.initialize(config))
-            else:
-                # The stored configuration is used when none is given; the result is stored.
-                record = sync.store.get(name)
-                values, env_keys = sync.resolve(name, plugin, record, config)
-                before = snapshot_plugin(plugin)
-                self._run_hook(name, "initialize", lambda: plugin.initialize(values))
-                self._persist(
-                    name,
-                    lambda: sync.write_config(name, plugin, env_keys, record),
-                    undo=lambda: restore_plugin(plugin, before),
-                )
-        self._emit("plugin.initialized", name)
-
-    def enable_plugin(self, name: str) -> None:
-        """Enable ``name``: every dependency must be enabled and of a matching version."""
-        with self._lock:
-            plugin = self._require(name)
-            self._check_dependencies(name)
-            plugin._check("enable")
-            before = snapshot_plugin(plugin)
-            listeners = self._collect_listeners(name, plugin)
-            self._hooks.register_checked(plugin, name)
-            try:
-                self._run_hook(name, "enable", plugin.enable)
+                self._initialize(name, resolved)
             except PluginError:
-                self._hooks.unregister(plugin)
+                self._restart(stopped, name, previous)
                 raise
-            self._subscribe(name, listeners)
-            self._broadcast("vbwd_plugin_enabled", name)
-            self._persist_status(name, plugin, undo=lambda: self._undo_enable(name, before))
-        self._emit("plugin.enabled", name)
+            for other in stopped:
+                self.enable_plugin(other)
 
-    def disable_plugin(self, name: str, *, cascade: bool = False) -> None:
-        """Disable ``name``.
-
-        Refused while enabled plugins depend on it, unless ``cascade`` is true: then
-        those dependents are disabled first, in reverse dependency order.
-        """
-        with self._lock:
-            plugin = self._require(name)
-            plugin._check("disable")
-            dependents = self._enabled_dependents(name, transitive=cascade)
-            if dependents and not cascade:
-                raise DependentsEnabledError(
-                    f"Cannot disable plugin '{name}': plugins {sorted(dependents)} depend on it "
-                    "(disable them first, or pass cascade=True)",
-                    plugin_name=name,
-                    dependents=sorted(dependents),
-                )
-            for dependent in reversed(self._order(dependents)):
-                self._deactivate(dependent)
-            self._deactivate(name)
-
-    def uninstall_plugin(self, name: str) -> None:
-        """Run ``on_uninstall`` and forget the plugin (allowed from initialized or disabled)."""
-        with self._lock:
-            plugin = self._require(name)
-            before = snapshot_plugin(plugin)
-            self._run_hook(name, "uninstall", plugin.uninstall)
-            self._persist_status(name, plugin, undo=lambda: restore_plugin(plugin, before))
-            del self._plugins[name], self._metadata[name], self._requirements[name]
-            plugin._attach_dispatcher(None)
-        self._emit("plugin.uninstalled", name)
+    def _restart(
+        self,
+        names: list[str],
+        name: str,
+        previous: BaseModel | Mapping[str, Any] | None,
+    ) -> None:
+        """``name`` refused a new configuration: run it and ``names`` again as before."""
+        plugin = self._plugins[name]
+        try:
+            self._run_hook(name, "initialize", lambda: plugin.initialize(previous))
+            for other in names:
+                self.enable_plugin(other)
+        except PluginError:
+            logger.exception("Plugin %r: restarting with the previous configuration failed", name)
 
     # -- sets of plugins -------------------------------------------------------------
 
@@ -333,12 +235,13 @@ class PluginManager:
                     plugin = self._plugins[current]
                     if plugin.status is PluginStatus.ENABLED:
                         continue
-                    if current in configs or plugin.status in (
-                        PluginStatus.REGISTERED,
-                        PluginStatus.ERROR,
-                    ):
-                        self.initialize_plugin(current, configs.get(current))
-                    self.enable_plugin(current)
+                    with self._change(current, plugin):  # one read, one write for both steps
+                        if current in configs or plugin.status in (
+                            PluginStatus.REGISTERED,
+                            PluginStatus.ERROR,
+                        ):
+                            self.initialize_plugin(current, configs.get(current))
+                        self.enable_plugin(current)
                     enabled.append(current)
             except PluginError as exc:
                 for name in reversed(enabled):
@@ -385,64 +288,14 @@ class PluginManager:
     def describe(self) -> list[PluginInfo]:
         """Registered and discovered plugins, registered ones in dependency order."""
         with self._lock:
-            rows: list[PluginInfo] = []
             try:
                 order = self._order(list(self._plugins))
             except DependencyError:
                 order = sorted(self._plugins)
-            for name in order:
-                plugin = self._plugins[name]
-                discovered = self._discovered.get(name)
-                rows.append(
-                    PluginInfo(
-                        name=name,
-                        version=self._metadata[name].version,
-                        distribution=discovered.distribution if discovered else None,
-                        status=plugin.status.value,
-                        dependencies=tuple(self._metadata[name].dependencies),
-                        error=None if plugin.error is None else str(plugin.error),
-                    )
-                )
-            for name, discovered in sorted(self._discovered.items()):
-                if name in self._plugins:
-                    continue
-                status = (
-                    PluginStatus.DISCOVERED.value
-                    if discovered.state is DiscoveryState.AVAILABLE
-                    else discovered.state.value
-                )
-                rows.append(
-                    PluginInfo(
-                        name=name,
-                        version=None,
-                        distribution=discovered.distribution,
-                        status=status,
-                        dependencies=(),
-                    )
-                )
-            for name, record in sorted(self._records.items()):
-                if name in self._plugins or name in self._discovered:
-                    continue
-                if record.status == PluginStatus.UNINSTALLED.value:
-                    continue
-                rows.append(
-                    PluginInfo(
-                        name=name,
-                        version=None,
-                        distribution=None,
-                        status=MISSING,
-                        dependencies=(),
-                        error=f"recorded as {record.status} in the store but not installed",
-                    )
-                )
-            return rows
+            records = {} if self._reconciler is None else self._reconciler.records
+            return describe(order, self._plugins, self._metadata, self._discovered, records)
 
     # -- persistence -----------------------------------------------------------------
-
-    @property
-    def store(self) -> StateStore | None:
-        """The state store, or ``None`` when state lives in memory only."""
-        return None if self._sync is None else self._sync.store
 
     def start(self) -> LoadReport:
         """Restore the recorded state: every plugin recorded as enabled is imported,
@@ -453,75 +306,18 @@ class PluginManager:
         :data:`MISSING` by :meth:`describe`; it never stops the others. Discovers the
         installed plugins first if :meth:`discover` was not called.
         """
-        if self._sync is None:
-            return LoadReport()
-        if not self._discovered:
-            self.discover()
-        with self._lock:
-            self._applied = {}
-            return self.refresh()
+        return LoadReport() if self._reconciler is None else self._reconciler.start()
 
     def refresh(self) -> LoadReport:
         """Apply changes other processes made to the store since the last start or refresh.
 
         Plugins recorded as no longer enabled are disabled (dependents first); plugins
         recorded as enabled are enabled with their stored configuration, and enabled
-        plugins whose stored configuration changed are re-initialized (disable, initialize,
-        enable), all in dependency order. ``loaded`` lists the plugins changed here;
-        ``failed`` the ones that could not be, which the next refresh retries.
+        plugins whose stored configuration changed are restarted with it (with the plugins
+        depending on them), all in dependency order. ``loaded`` lists the plugins changed
+        here; ``failed`` the ones that could not be, which the next refresh retries.
         """
-        report = LoadReport()
-        if self._sync is None:
-            return report
-        sync = self._sync
-        with self._lock, self._applying():
-            self._records = {r.plugin_name: r for r in sync.store.list()}
-            changed = {
-                name: record
-                for name, record in self._records.items()
-                if self._applied.get(name) != record.version
-            }
-            enabled = PluginStatus.ENABLED.value
-            stopping = [
-                name
-                for name, record in changed.items()
-                if record.status != enabled
-                and name in self._plugins
-                and self._plugins[name].status is PluginStatus.ENABLED
-            ]
-            victims = set(stopping)
-            for name in stopping:
-                victims |= self._enabled_dependents(name, transitive=True)
-            for name in sorted(victims - set(stopping)):
-                logger.warning(
-                    "Plugin %r is recorded as enabled, but a dependency was disabled by "
-                    "another process; disabling it here too",
-                    name,
-                )
-            for name in reversed(self._order(victims)):
-                self._sync_step(report, name, partial(self._sync_disabled, name))
-            starting: list[str] = []
-            for name, record in changed.items():
-                if record.status == enabled:
-                    try:
-                        self._require(name)
-                    except PluginError as exc:
-                        self._report_missing(report, name, exc)
-                        continue
-                    starting.append(name)
-                elif name in self._plugins and self._plugins[name].status in (
-                    PluginStatus.INITIALIZED,
-                    PluginStatus.DISABLED,
-                ):
-                    self._sync_step(report, name, partial(self._sync_config, name))
-                elif name not in stopping:
-                    self._applied[name] = record.version
-            for name in self._order(starting):
-                self._sync_step(report, name, partial(self._sync_enabled, name))
-            for name in stopping:
-                if name not in report.failed:
-                    self._applied[name] = self._records[name].version
-        return report
+        return LoadReport() if self._reconciler is None else self._reconciler.refresh()
 
     def rotate_keys(self) -> list[str]:
         """Re-encrypt every stored secret with the first key of the secret box.
@@ -529,274 +325,6 @@ class PluginManager:
         Covers every record, installed or not; returns the plugins rewritten. Afterwards
         older keys can be removed from ``VBWD_PLUGINS_SECRET_KEYS``.
         """
-        if self._sync is None:
+        if self._reconciler is None:
             raise StoreError("rotate_keys() needs a PluginManager with a store")
-        with self._lock:
-            return rotate_store(self._sync.store, self._sync.box)
-
-    def get_public_config(self, name: str) -> dict[str, Any]:
-        """``name``'s configuration for display: JSON-safe, every secret masked.
-
-        The plugin's own configuration once it is initialized; otherwise what the store
-        records (a plugin may be registered but not initialized yet, not imported, or not
-        installed at all); ``{}`` for a known plugin with no configuration anywhere.
-        """
-        with self._lock:
-            plugin = self._plugins.get(name)
-            if plugin is not None and plugin.status in _CONFIGURED:
-                return public_config(plugin.config)
-            record = self._sync.store.get(name) if self._sync is not None else None
-            if record is not None:
-                return public_config(record.config)
-            if plugin is None and name not in self._discovered:
-                raise PluginNotFoundError(f"Plugin '{name}' not found", plugin_name=name)
-            return {}
-
-    def _writer(self) -> PluginStateSync | None:
-        """The store sync when this operation must be written through, else ``None``."""
-        return self._sync if self._sync_depth == 0 else None
-
-    @contextmanager
-    def _applying(self) -> Iterator[None]:
-        """Apply the store's state to memory: nothing is written back meanwhile."""
-        self._sync_depth += 1
-        try:
-            yield
-        finally:
-            self._sync_depth -= 1
-
-    def _persist(
-        self, name: str, write: Callable[[], PluginRecord], *, undo: Callable[[], None]
-    ) -> None:
-        """Run ``write``; if it fails, ``undo`` the in-memory change and re-raise."""
-        try:
-            write()
-        except Exception:
-            try:
-                with self._applying():
-                    undo()
-            except Exception:
-                logger.exception(
-                    "Plugin %r: undoing an in-memory change after a failed store write failed; "
-                    "call refresh() to re-apply the stored state",
-                    name,
-                )
-            raise
-
-    def _persist_status(self, name: str, plugin: BasePlugin, *, undo: Callable[[], None]) -> None:
-        sync = self._writer()
-        if sync is not None:
-            status = plugin.status.value
-            self._persist(name, lambda: sync.write_status(name, plugin, status), undo=undo)
-
-    def _undo_enable(self, name: str, before: dict[str, object]) -> None:
-        self._deactivate(name)
-        restore_plugin(self._plugins[name], before)
-
-    def _undo_disable(self, name: str) -> None:
-        # Listeners and hooks were already removed by _deactivate; put everything back.
-        plugin = self._plugins[name]
-        listeners = self._collect_listeners(name, plugin)
-        self._hooks.register_checked(plugin, name)
-        self._run_hook(name, "enable", plugin.enable)
-        self._subscribe(name, listeners)
-        self._broadcast("vbwd_plugin_enabled", name)
-
-    def _sync_step(self, report: LoadReport, name: str, step: Callable[[], bool]) -> None:
-        try:
-            changed = step()
-        except PluginError as exc:
-            logger.error("Plugin %r: applying the stored state failed: %s", name, exc)
-            report.failed[name] = exc
-        else:
-            if changed and name not in report.loaded:
-                report.loaded.append(name)
-
-    def _report_missing(self, report: LoadReport, name: str, exc: PluginError) -> None:
-        if isinstance(exc, PluginNotFoundError):
-            exc = PluginNotFoundError(
-                f"Plugin '{name}' is recorded as enabled in the store but is not installed; "
-                f"it stays recorded and is listed as {MISSING!r}",
-                plugin_name=name,
-            )
-        self._applied[name] = self._records[name].version  # reported once per change
-        logger.error("%s", exc)
-        report.failed[name] = exc
-
-    def _stored_values(self, name: str) -> dict[str, Any]:
-        assert self._sync is not None
-        plugin = self._plugins[name]
-        values, _ = self._sync.resolve(name, plugin, self._records.get(name), None)
-        return values
-
-    def _sync_disabled(self, name: str) -> bool:
-        self._deactivate(name)
-        return True
-
-    def _sync_config(self, name: str) -> bool:
-        """Re-initialize a stopped plugin whose stored configuration changed."""
-        assert self._sync is not None
-        plugin = self._plugins[name]
-        values = self._stored_values(name)
-        changed = self._sync.differs(name, plugin, values)
-        if changed:
-            self.initialize_plugin(name, values)
-        self._applied[name] = self._records[name].version
-        return changed
-
-    def _sync_enabled(self, name: str) -> bool:
-        """Enable ``name`` with its stored configuration, or reload it if that changed."""
-        assert self._sync is not None
-        plugin = self._plugins[name]
-        values = self._stored_values(name)
-        changed = True
-        if plugin.status is not PluginStatus.ENABLED:
-            self.enable_plugins([name], configs={name: values})
-        elif self._sync.differs(name, plugin, values):  # validates before anything stops
-            self._deactivate(name)
-            try:
-                self.initialize_plugin(name, values)
-            except PluginError:
-                if self._plugins[name].status is PluginStatus.DISABLED:
-                    self.enable_plugin(name)  # rejected: carry on with the old configuration
-                raise
-            self.enable_plugin(name)
-        else:
-            changed = False
-        self._applied[name] = self._records[name].version
-        return changed
-
-    # -- internals -------------------------------------------------------------------
-
-    def _require(self, name: str) -> BasePlugin:
-        plugin = self._plugins.get(name)
-        if plugin is not None:
-            return plugin
-        if name in self._discovered:
-            return self.load_plugin(name)
-        raise PluginNotFoundError(f"Plugin '{name}' not found", plugin_name=name)
-
-    @staticmethod
-    def _read_metadata(plugin: BasePlugin) -> PluginMetadata:
-        owner = type(plugin).__qualname__
-        try:
-            metadata = plugin.metadata
-        except Exception as exc:
-            raise InvalidMetadataError(
-                f"Plugin {owner}: reading its metadata raised {type(exc).__name__}: {exc}",
-                plugin_name=None,
-                field="metadata",
-            ) from exc
-        if not isinstance(metadata, PluginMetadata):
-            raise InvalidMetadataError(
-                f"Plugin {owner}: metadata is {type(metadata).__name__}, not PluginMetadata",
-                plugin_name=None,
-                field="metadata",
-            )
-        metadata.validate()
-        return metadata
-
-    def _graph(self, names: Iterable[str]) -> dict[str, list[str]]:
-        return {name: [r.name for r in self._requirements[name]] for name in names}
-
-    def _order(self, names: Iterable[str]) -> list[str]:
-        return dependency_order(self._graph(names))
-
-    def _check_dependencies(self, name: str) -> None:
-        for requirement in self._requirements[name]:
-            dependency = self._plugins.get(requirement.name)
-            if dependency is None:
-                raise DependencyError(
-                    f"Plugin '{name}' cannot be enabled: dependency "
-                    f"'{requirement.name}' not enabled (it is not registered; "
-                    f"requirement {str(requirement)!r})",
-                    plugin_name=name,
-                    requirement=str(requirement),
-                )
-            check_requirement(name, requirement, self._metadata[requirement.name].version)
-            if dependency.status is not PluginStatus.ENABLED:
-                raise DependencyError(
-                    f"Plugin '{name}' cannot be enabled: dependency "
-                    f"'{requirement.name}' not enabled (it is {dependency.status.value})",
-                    plugin_name=name,
-                    requirement=str(requirement),
-                    found_version=self._metadata[requirement.name].version,
-                )
-
-    def _enabled_dependents(self, name: str, *, transitive: bool) -> set[str]:
-        graph = self._graph(self._plugins)
-        if transitive:
-            dependents = transitive_dependents(name, graph)
-        else:
-            dependents = {n for n, deps in graph.items() if name in deps}
-        return {n for n in dependents if self._plugins[n].status is PluginStatus.ENABLED}
-
-    def _deactivate(self, name: str) -> None:
-        plugin = self._plugins[name]
-        self._unsubscribe(name)
-        try:
-            self._run_hook(name, "disable", plugin.disable)
-        finally:
-            if self._hooks.is_registered(plugin):
-                self._hooks.unregister(plugin)
-        self._broadcast("vbwd_plugin_disabled", name)
-        self._persist_status(name, plugin, undo=lambda: self._undo_disable(name))
-        self._emit("plugin.disabled", name)
-
-    def _run_hook(self, name: str, action: str, call: Callable[[], None]) -> None:
-        try:
-            call()
-        except PluginHookError as exc:
-            logger.error("Plugin %r failed to %s: %s", name, action, exc, exc_info=exc.__cause__)
-            self._emit("plugin.error", name, action=action, error=type(exc.__cause__).__name__)
-            raise
-
-    def _collect_listeners(self, name: str, plugin: BasePlugin) -> list[ListenerSpec]:
-        specs = declared_listeners(plugin)
-        impl = getattr(type(plugin), "vbwd_event_listeners", None)
-        if impl is not None:
-            try:
-                contributed = list(plugin.vbwd_event_listeners())  # type: ignore[attr-defined]
-            except Exception as exc:
-                raise PluginHookError(
-                    f"Plugin {name!r}: vbwd_event_listeners raised {type(exc).__name__}: {exc}",
-                    plugin_name=name,
-                    hook="vbwd_event_listeners",
-                ) from exc
-            for spec in contributed:
-                if not isinstance(spec, ListenerSpec):
-                    raise PluginHookError(
-                        f"Plugin {name!r}: vbwd_event_listeners must return ListenerSpec "
-                        f"objects, got {spec!r}",
-                        plugin_name=name,
-                        hook="vbwd_event_listeners",
-                    )
-                specs.append(spec)
-        return specs
-
-    def _subscribe(self, name: str, listeners: list[ListenerSpec]) -> None:
-        dispatcher = self._event_dispatcher
-        for spec in listeners:
-            if spec.timeout is None:  # a host's own dispatcher may not take timeout=
-                dispatcher.add_listener(spec.event_name, spec.callback, spec.priority)
-            else:
-                dispatcher.add_listener(
-                    spec.event_name, spec.callback, spec.priority, timeout=spec.timeout
-                )
-        self._subscriptions[name] = listeners
-
-    def _unsubscribe(self, name: str) -> None:
-        for spec in self._subscriptions.pop(name, ()):
-            self._event_dispatcher.remove_listener(spec.event_name, spec.callback)
-
-    def _broadcast(self, hook_name: str, plugin_name: str) -> None:
-        """Tell every enabled plugin about a lifecycle change; one failing never stops the rest."""
-        caller = getattr(self._hooks.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            try:
-                impl.function(plugin_name=plugin_name)
-            except Exception:
-                logger.exception("Plugin %r: %s hook raised (ignored)", impl.plugin_name, hook_name)
-
-    def _emit(self, event_name: str, plugin_name: str, **extra: Any) -> None:
-        self._event_dispatcher.dispatch(Event(event_name, {"plugin_name": plugin_name, **extra}))
+        return self._reconciler.rotate_keys()

@@ -14,10 +14,6 @@ from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel
-
 from vbwd_plugins.config._schema import env_config, is_config_schema, validate_config
 from vbwd_plugins.errors import (
     ConfigValidationError,
@@ -27,6 +23,9 @@ from vbwd_plugins.errors import (
 )
 
 if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from pydantic import BaseModel
+
     from vbwd_plugins.events._dispatcher import EventDispatcher
 
 __all__ = ["TRANSITIONS", "BasePlugin", "PluginMetadata", "PluginStatus"]
@@ -97,6 +96,9 @@ class PluginMetadata:
 
     def validate(self) -> None:
         """Raise :class:`InvalidMetadataError` naming the plugin and the first bad field."""
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.version import InvalidVersion, Version
+
         plugin = self.name if isinstance(self.name, str) else None
 
         def bad(field_name: str, why: str) -> InvalidMetadataError:
@@ -133,6 +135,8 @@ class PluginMetadata:
 
     def requirements(self) -> tuple[Requirement, ...]:
         """The parsed dependencies (call :meth:`validate` first)."""
+        from packaging.requirements import Requirement
+
         return tuple(Requirement(dep) for dep in self.dependencies)
 
 
@@ -208,13 +212,15 @@ class BasePlugin(ABC):
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def initialize(self, config: Mapping[str, Any] | None = None) -> None:
+    def initialize(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
         """Initialize (or re-initialize) with ``config`` and run :meth:`on_initialize`.
 
         As in the original design an empty or missing ``config`` keeps the current one.
-        With a :attr:`config_schema`, ``config`` is validated first; a
-        :class:`ConfigValidationError` leaves status and configuration unchanged. If the
-        hook raises, the previous configuration is restored.
+        With a :attr:`config_schema`, an instance of it is taken as is: the manager hands
+        over a configuration its resolver already merged with the environment and
+        validated. A mapping is validated here, with ``VBWD_<PLUGIN>_<FIELD>`` variables
+        winning; a :class:`ConfigValidationError` leaves status and configuration
+        unchanged. If the hook raises, the previous configuration is restored.
         """
         previous = self._config_dict()
         previous_model = self.__dict__.get("_config_model")
@@ -222,17 +228,10 @@ class BasePlugin(ABC):
         if is_config_schema(schema):
             self._check("initialize")  # an illegal transition wins over a bad config
             name = self._plugin_name()
-            env = env_config(name, schema)  # VBWD_<PLUGIN>_<FIELD> wins over what is given
-            if config or previous_model is None or env:
-                if config:
-                    base = dict(config)
-                elif previous_model is not None:
-                    base = previous_model.model_dump(by_alias=True)
-                else:
-                    base = {}
-                new_model = validate_config(name, schema, {**base, **env})
+            if isinstance(config, schema):
+                new_model = config  # resolved and validated once, by the manager's resolver
             else:
-                new_model = previous_model
+                new_model = self._validated(name, schema, config, previous_model)
             new = new_model.model_dump()
         else:
             new_model = None
@@ -247,6 +246,23 @@ class BasePlugin(ABC):
             self.__dict__["_config_model"] = previous_model
 
         self._transition("initialize", self.on_initialize, apply=apply, undo=undo)
+
+    @staticmethod
+    def _validated(
+        name: str,
+        schema: type[BaseModel],
+        config: Mapping[str, Any] | BaseModel | None,
+        previous: BaseModel | None,
+    ) -> BaseModel:
+        """Validate a mapping given directly (not through a manager): environment wins."""
+        env = env_config(name, schema)  # VBWD_<PLUGIN>_<FIELD> wins over what is given
+        if not config and previous is not None and not env:
+            return previous
+        if config:
+            base = dict(config)
+        else:
+            base = {} if previous is None else previous.model_dump(by_alias=True)
+        return validate_config(name, schema, {**base, **env})
 
     def enable(self) -> None:
         """Enable the plugin and run :meth:`on_enable`."""

@@ -8,10 +8,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from vbwd_plugins.stores._base import PluginRecord as PluginRecord
 from vbwd_plugins.stores._base import StateStore as StateStore
-from vbwd_plugins.stores.postgres import PostgresStateStore as PostgresStateStore
-from vbwd_plugins.stores.sqlite import SQLiteStateStore as SQLiteStateStore
+
+if TYPE_CHECKING:
+    from vbwd_plugins.stores.postgres import PostgresStateStore as PostgresStateStore
+    from vbwd_plugins.stores.sqlite import SQLiteStateStore as SQLiteStateStore
 
 __all__ = [
     "PluginRecord",
@@ -28,6 +32,9 @@ def open_store(url: str | None = None) -> StateStore:
     ``None`` opens the default SQLite file (``$VBWD_PLUGINS_SQLITE_PATH`` or
     ``vbwd-plugins.sqlite3``).
     """
+    from vbwd_plugins.stores.postgres import PostgresStateStore
+    from vbwd_plugins.stores.sqlite import SQLiteStateStore
+
     if url is None:
         return SQLiteStateStore()
     if url.startswith(("postgresql://", "postgres://")):
@@ -37,3 +44,22 @@ def open_store(url: str | None = None) -> StateStore:
     if "://" in url:
         raise ValueError(f"Unsupported store URL scheme in {url.split('://', 1)[0]!r}://...")
     return SQLiteStateStore(url)
+
+
+#: Store classes loaded on first use: their modules bring sqlite3, hashlib and migrations,
+#: which ``import vbwd_plugins`` does not need.
+_LAZY: dict[str, str] = {
+    "PostgresStateStore": "vbwd_plugins.stores.postgres",
+    "SQLiteStateStore": "vbwd_plugins.stores.sqlite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

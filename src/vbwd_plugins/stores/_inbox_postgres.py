@@ -10,7 +10,6 @@ token. Durability follows the server's ``synchronous_commit`` setting.
 
 from __future__ import annotations
 
-import secrets
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -115,9 +114,18 @@ class PostgresInboxMixin:
                 columns, table
             ),
             "list": sql.SQL("SELECT {} FROM {} ").format(columns, table),
+            # A recorded row goes once every delivery of its events has succeeded.
             "purge": sql.SQL(
-                "DELETE FROM {} WHERE status = 'processed' AND updated_at < now() - %s::interval"
-            ).format(table),
+                "DELETE FROM {} AS i WHERE i.updated_at < now() - %s::interval "
+                "AND (i.status = 'processed' OR (i.status = 'recorded' AND NOT EXISTS ("
+                "SELECT 1 FROM {} e JOIN {} d ON d.event_uid = e.uid "
+                "WHERE e.inbox_provider = i.provider AND e.inbox_event_id = i.event_id "
+                "AND d.status <> 'succeeded')))"
+            ).format(
+                table,
+                sql.Identifier(self._schema, "vbwd_events"),
+                sql.Identifier(self._schema, "vbwd_deliveries"),
+            ),
         }
 
     def inbox_claim(
@@ -130,7 +138,9 @@ class PostgresInboxMixin:
         lease: timedelta,
     ) -> InboxClaim:
         """Record and claim the event with one ``INSERT ... ON CONFLICT`` statement."""
-        token = secrets.token_hex(16)
+        from secrets import token_hex  # hmac and OpenSSL: load on the first claim
+
+        token = token_hex(16)
         params = (provider, event_id, event_type, payload, token, lease)
         q = self._inbox_q
         with self._using(provider, "claim a webhook event") as conn:
@@ -195,7 +205,7 @@ class PostgresInboxMixin:
         return [_record(row) for row in rows]
 
     def inbox_purge(self, *, older_than: timedelta) -> int:
-        """Delete processed records older than ``older_than``; returns how many."""
+        """Delete processed (and finished recorded) records older than that; how many."""
         check_purge_age(older_than)
         with self._using(None, "purge the webhook inbox") as conn:
             deleted = conn.execute(self._inbox_q["purge"], (older_than,)).rowcount

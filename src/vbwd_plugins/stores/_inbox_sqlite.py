@@ -16,7 +16,6 @@ power loss. Times are stored as Unix seconds (``REAL``).
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ _LEVELS: Final = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}  # OFF could corrupt the f
 _PROCESSING: Final = InboxStatus.PROCESSING.value
 _PROCESSED: Final = InboxStatus.PROCESSED.value
 _FAILED: Final = InboxStatus.FAILED.value
+_RECORDED: Final = InboxStatus.RECORDED.value
 
 _CLAIM: Final = f"""
 INSERT INTO webhook_inbox (provider, event_id, event_type, status, payload, attempts,
@@ -62,6 +62,14 @@ _FAIL: Final = f"""
 UPDATE webhook_inbox SET status = '{_FAILED}', error = ?, claim_token = NULL,
     claimed_until = NULL, updated_at = ?
 WHERE provider = ? AND event_id = ? AND claim_token = ?
+"""
+# A recorded row goes once every delivery of its events has succeeded.
+_PURGE: Final = f"""
+DELETE FROM webhook_inbox WHERE updated_at < ? AND (status = '{_PROCESSED}'
+    OR (status = '{_RECORDED}' AND NOT EXISTS (
+        SELECT 1 FROM vbwd_events e JOIN vbwd_deliveries d ON d.event_uid = e.uid
+        WHERE e.inbox_provider = webhook_inbox.provider
+          AND e.inbox_event_id = webhook_inbox.event_id AND d.status <> 'succeeded')))
 """
 _COLUMNS: Final = (
     "provider, event_id, event_type, status, attempts, error, payload, received_at, "
@@ -117,7 +125,9 @@ class SQLiteInboxMixin:
     ) -> InboxClaim:
         """Record and claim the event in one ``BEGIN IMMEDIATE`` transaction."""
         now = time.time()
-        token = secrets.token_hex(16)
+        from secrets import token_hex  # hmac and OpenSSL: load on the first claim
+
+        token = token_hex(16)
         row = (provider, event_id, event_type, payload, token, now + lease.total_seconds())
         with self._inbox_write(provider, "claim a webhook event", begin=True) as conn:
             if conn.execute(_CLAIM, (*row, now, now)).rowcount == 1:
@@ -174,14 +184,11 @@ class SQLiteInboxMixin:
         return [_record(row) for row in rows]
 
     def inbox_purge(self, *, older_than: timedelta) -> int:
-        """Delete processed records older than ``older_than``; returns how many."""
+        """Delete processed (and finished recorded) records older than that; how many."""
         check_purge_age(older_than)
         cutoff = time.time() - older_than.total_seconds()
         with self._inbox_write(None, "purge the webhook inbox") as conn:
-            return conn.execute(
-                f"DELETE FROM webhook_inbox WHERE status = '{_PROCESSED}' AND updated_at < ?",
-                (cutoff,),
-            ).rowcount
+            return conn.execute(_PURGE, (cutoff,)).rowcount
 
     @contextmanager
     def _inbox_write(

@@ -120,6 +120,117 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX idx_webhook_inbox_status ON {schema}.webhook_inbox (status, updated_at)",
         ),
     ),
+    Migration(
+        3,
+        "outbox: vbwd_events and vbwd_deliveries; inbox status 'recorded'",
+        # SQLite cannot alter a CHECK constraint: the inbox table is rebuilt (same columns).
+        # Deliveries are listed in the order they were recorded: rowid (SQLite), seq (PG).
+        sqlite=(
+            """
+            CREATE TABLE webhook_inbox_v3 (
+                provider TEXT NOT NULL CHECK (length(provider) BETWEEN 1 AND 100),
+                event_id TEXT NOT NULL CHECK (length(event_id) BETWEEN 1 AND 255),
+                event_type TEXT,
+                status TEXT NOT NULL
+                    CHECK (status IN ('processing', 'processed', 'failed', 'recorded')),
+                payload TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+                error TEXT,
+                claim_token TEXT,
+                claimed_until REAL,
+                received_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                processed_at REAL,
+                PRIMARY KEY (provider, event_id)
+            )
+            """,
+            "INSERT INTO webhook_inbox_v3 SELECT * FROM webhook_inbox",
+            "DROP TABLE webhook_inbox",
+            "ALTER TABLE webhook_inbox_v3 RENAME TO webhook_inbox",
+            "CREATE INDEX idx_webhook_inbox_status ON webhook_inbox (status, updated_at)",
+            """
+            CREATE TABLE vbwd_events (
+                uid TEXT PRIMARY KEY CHECK (length(uid) BETWEEN 1 AND 400),
+                name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                payload TEXT NOT NULL,
+                source TEXT NOT NULL CHECK (length(source) BETWEEN 1 AND 120),
+                inbox_provider TEXT,
+                inbox_event_id TEXT,
+                created_at REAL NOT NULL
+            )
+            """,
+            "CREATE INDEX idx_vbwd_events_inbox ON vbwd_events (inbox_provider, inbox_event_id)",
+            """
+            CREATE TABLE vbwd_deliveries (
+                id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 40),
+                event_uid TEXT NOT NULL REFERENCES vbwd_events (uid),
+                event_name TEXT NOT NULL,
+                listener_id TEXT NOT NULL CHECK (length(listener_id) BETWEEN 1 AND 200),
+                status TEXT NOT NULL
+                    CHECK (status IN ('pending', 'running', 'succeeded', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at REAL,
+                last_error TEXT CHECK (length(last_error) <= 2000),
+                lease_token TEXT,
+                lease_until REAL,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                UNIQUE (event_uid, listener_id)
+            )
+            """,
+            "CREATE INDEX idx_vbwd_deliveries_due ON vbwd_deliveries (next_attempt_at) "
+            "WHERE status = 'pending'",
+            "CREATE INDEX idx_vbwd_deliveries_lease ON vbwd_deliveries (lease_until) "
+            "WHERE status = 'running'",
+            "CREATE INDEX idx_vbwd_deliveries_status ON vbwd_deliveries (status, updated_at)",
+            "CREATE INDEX idx_vbwd_deliveries_listener ON vbwd_deliveries (listener_id, status)",
+        ),
+        postgres=(
+            "ALTER TABLE {schema}.webhook_inbox DROP CONSTRAINT webhook_inbox_status_check, "
+            "ADD CONSTRAINT webhook_inbox_status_check "
+            "CHECK (status IN ('processing', 'processed', 'failed', 'recorded'))",
+            """
+            CREATE TABLE {schema}.vbwd_events (
+                uid VARCHAR(400) PRIMARY KEY CHECK (uid <> ''),
+                name VARCHAR(200) NOT NULL CHECK (name <> ''),
+                payload TEXT NOT NULL,
+                source VARCHAR(120) NOT NULL CHECK (source <> ''),
+                inbox_provider VARCHAR(100),
+                inbox_event_id VARCHAR(255),
+                created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
+            )
+            """,
+            "CREATE INDEX idx_vbwd_events_inbox "
+            "ON {schema}.vbwd_events (inbox_provider, inbox_event_id)",
+            """
+            CREATE TABLE {schema}.vbwd_deliveries (
+                id VARCHAR(40) PRIMARY KEY,
+                seq BIGINT GENERATED ALWAYS AS IDENTITY,
+                event_uid VARCHAR(400) NOT NULL REFERENCES {schema}.vbwd_events (uid),
+                event_name VARCHAR(200) NOT NULL,
+                listener_id VARCHAR(200) NOT NULL CHECK (listener_id <> ''),
+                status VARCHAR(20) NOT NULL
+                    CHECK (status IN ('pending', 'running', 'succeeded', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at TIMESTAMPTZ,
+                last_error VARCHAR(2000),
+                lease_token TEXT,
+                lease_until TIMESTAMPTZ,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                UNIQUE (event_uid, listener_id)
+            )
+            """,
+            "CREATE INDEX idx_vbwd_deliveries_due ON {schema}.vbwd_deliveries (next_attempt_at) "
+            "WHERE status = 'pending'",
+            "CREATE INDEX idx_vbwd_deliveries_lease ON {schema}.vbwd_deliveries (lease_until) "
+            "WHERE status = 'running'",
+            "CREATE INDEX idx_vbwd_deliveries_status "
+            "ON {schema}.vbwd_deliveries (status, updated_at)",
+            "CREATE INDEX idx_vbwd_deliveries_listener "
+            "ON {schema}.vbwd_deliveries (listener_id, status)",
+        ),
+    ),
 )
 
 

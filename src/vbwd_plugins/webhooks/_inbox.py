@@ -7,6 +7,9 @@ A verified delivery is recorded here *before* it is handled. Its row moves throu
                  v  |   a redelivery (or a replay) reclaims a failed row,
                failed   or a processing row whose claim has expired
 
+    (new) -> recorded   with the outbox (:meth:`~vbwd_plugins.delivery.Outbox.outbox_accept`):
+                        progress is per delivery, the row only deduplicates
+
 A claim is a random token plus a lease: only the holder of the current token can mark the
 row processed or failed, and a claim whose lease ran out (its worker crashed) can be taken
 over. :class:`SQLiteStateStore` and :class:`PostgresStateStore` implement
@@ -40,6 +43,9 @@ class InboxStatus(StrEnum):
     PROCESSED = "processed"
     #: The handler or a listener failed; the next redelivery or a replay retries it.
     FAILED = "failed"
+    #: Recorded with its standard events and their deliveries in one transaction; its
+    #: progress is in those deliveries (``vbwd-plugins deliveries list``), never reclaimed.
+    RECORDED = "recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,10 @@ class WebhookInbox(Protocol):
         ...
 
     def inbox_purge(self, *, older_than: timedelta) -> int:
-        """Delete PROCESSED records last updated more than ``older_than`` ago; the count."""
+        """Delete PROCESSED records last updated more than ``older_than`` ago; the count.
+
+        RECORDED ones go too once every delivery of their events has succeeded.
+        """
         ...
 
 

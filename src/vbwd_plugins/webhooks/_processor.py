@@ -1,21 +1,25 @@
-"""The webhook pipeline: verify, record in the inbox, handle, mark; framework-neutral.
+"""The webhook pipeline: receive, record in the inbox, handle, mark; framework-neutral.
 
 :meth:`WebhookProcessor.process` takes what any web framework has (provider name, headers,
-raw body) and returns a :class:`WebhookResponse` to send back. The status codes are chosen
-for what the provider does next: 2xx stops its retries, anything else schedules one.
+raw body) and returns a :class:`WebhookResponse` to send back. It is the one orchestrator
+of a delivery: the provider's ``receive_webhook`` verifies (failing closed), parses and
+identifies it; the processor records it, hands it to ``handle_webhook`` and marks the
+outcome. The status codes are chosen for what the provider does next: 2xx stops its
+retries, anything else schedules one.
 
 ====  ==========================================================================
 200   handled now (``processed``), or already handled before (``duplicate``)
 400   the body is malformed although the signature verified (or the handler said so)
-401   the signature (or timestamp, or mode) did not verify; audit-logged
+401   the delivery did not verify (signature, timestamp, certificate, mode); audit-logged
 404   no enabled payment provider of that name handles webhooks
 409   another worker is handling this event right now; the provider retries later
 500   the handler or a listener failed (the row is marked failed and the next
       delivery retries it), or the inbox could not record the event
 ====  ==========================================================================
 
-Rejections are written to the ``vbwd_plugins.audit`` logger (provider, reason, remote
-address, event id when readable); never a signature, a secret or the payload.
+Refusals are written to the ``vbwd_plugins.audit`` logger: provider, the provider's
+reason ("no signature matched", "livemode mismatch", "verification error: TypeError"),
+remote address and event id when readable; never a signature, a secret or the payload.
 """
 
 from __future__ import annotations
@@ -138,17 +142,9 @@ class WebhookProcessor:
         if not isinstance(body, bytes):
             body = bytes(body)
         try:
-            verified = plugin.verify_webhook_request(headers, body)
-        except Exception:  # the contract fails closed; so do we, should a plugin not
-            logger.exception("webhook verification for %r raised; rejecting", provider)
-            verified = False
-        if not verified:
-            self._audit(provider, "signature verification failed", remote_addr, plugin, body)
-            return _response(401, "rejected", error="signature verification failed")
-        try:
-            payload = plugin.parse_webhook(body)
+            received = plugin.receive_webhook(headers, body)
         except WebhookVerificationError as exc:
-            self._audit(provider, str(exc), remote_addr, plugin, body)
+            self._audit(provider, exc.reason, remote_addr, plugin, body)
             return _response(401, "rejected", error="verification failed")
         except WebhookPayloadError as exc:
             logger.warning("webhook for %r rejected: malformed payload: %s", provider, exc)
@@ -156,9 +152,9 @@ class WebhookProcessor:
         except Exception:
             logger.exception("webhook for %r: parse_webhook raised; answering 500", provider)
             return _response(500, "error", error="could not parse the event")
-        event_id = self._event_id(plugin, payload, body)
-        event_type = _event_type(payload)
-        stored = _redact(payload)
+        event_id = _inbox_key(received.event_id, body)
+        event_type = received.event_type
+        stored = _redact(received.payload)
         try:
             text = json.dumps(stored, separators=(",", ":"))
         except (TypeError, ValueError) as exc:  # parse_webhook returned a non-JSON value
@@ -272,7 +268,7 @@ class WebhookProcessor:
     ) -> WebhookResponse:
         if isinstance(exc, WebhookVerificationError):
             status, error = 401, "verification failed"
-            self._audit(provider, str(exc), remote_addr, None, b"", event_id=event_id)
+            self._audit(provider, exc.reason, remote_addr, None, b"", event_id=event_id)
         elif isinstance(exc, WebhookPayloadError):
             status, error = 400, "malformed payload"
         else:
@@ -299,20 +295,6 @@ class WebhookProcessor:
             )
         return _response(status, "failed", event_id, error=error)
 
-    @staticmethod
-    def _event_id(plugin: PaymentProviderPlugin, payload: Mapping[str, Any], body: bytes) -> str:
-        """The provider's event id, or a digest when it is missing or unusable as a key."""
-        try:
-            raw = plugin.webhook_event_id(payload)
-        except Exception:
-            logger.exception("webhook_event_id of %r raised; using a digest of the body", plugin)
-            raw = None
-        if isinstance(raw, str) and raw:
-            if len(raw) <= MAX_EVENT_ID and raw.isprintable():
-                return raw
-            return "sha256:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
-        return "sha256:" + hashlib.sha256(body).hexdigest()
-
     def _audit(
         self,
         provider: str,
@@ -325,6 +307,7 @@ class WebhookProcessor:
     ) -> None:
         if event_id is None and plugin is not None:
             event_id = _peek_event_id(plugin, body)
+        reason = reason[:300] if reason[:300].isprintable() else repr(reason[:300])
         audit_logger.warning(
             "webhook rejected: provider=%.100r reason=%s remote_addr=%.100r event_id=%.100r",
             provider,
@@ -351,11 +334,13 @@ def _response(
     return WebhookResponse(status, body)
 
 
-def _event_type(payload: Mapping[str, Any]) -> str | None:
-    value = payload.get("type", payload.get("event_type"))
-    if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():
-        return value
-    return None
+def _inbox_key(event_id: str | None, body: bytes) -> str:
+    """The provider's event id, or a digest when it is missing or unusable as a key."""
+    if event_id:
+        if len(event_id) <= MAX_EVENT_ID and event_id.isprintable():
+            return event_id
+        return "sha256:" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def _peek_event_id(plugin: PaymentProviderPlugin, body: bytes) -> str | None:

@@ -22,6 +22,7 @@ from vbwd_plugins import (
     PaymentResult,
     PaymentStatus,
     PluginMetadata,
+    WebhookVerificationError,
 )
 from vbwd_plugins.payments import (
     CurrencyRules,
@@ -29,6 +30,7 @@ from vbwd_plugins.payments import (
     PaymentCompleted,
     PaymentFailed,
     PaymentRefunded,
+    header_value,
 )
 
 from ._client import AcmePayClient, AcmePayError
@@ -242,24 +244,28 @@ class AcmePayPlugin(PaymentProviderPlugin):
 
     # -- webhooks -------------------------------------------------------------------
 
-    def verify_webhook(self, payload: bytes, signature: str) -> bool:
-        """Check ``Acme-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t." + body>``."""
+    def verify_request(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Check ``Acme-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t." + body>``.
+
+        Return if the delivery is authentic and fresh; otherwise raise
+        ``WebhookVerificationError`` saying why (never quoting the signature or secret).
+        """
+        signature = header_value(headers, "Acme-Signature")
+        if signature is None:
+            raise _refused("no Acme-Signature header")
         fields = dict(item.partition("=")[::2] for item in signature.split(","))
         timestamp = fields.get("t", "")
         if not timestamp.isdigit():
-            return False
+            raise _refused("no timestamp in Acme-Signature header")
         if abs(time.time() - int(timestamp)) > self.get_config("webhook_tolerance"):
-            return False  # too old *or* too far in the future
+            raise _refused("timestamp outside tolerance")  # too old *or* too far ahead
         expected = hmac.new(
             self._secret("webhook_secret").encode(),
-            timestamp.encode() + b"." + payload,
+            timestamp.encode() + b"." + body,
             hashlib.sha256,
         ).hexdigest()
-        return hmac.compare_digest(expected, fields.get("v1", ""))
-
-    def handle_webhook(self, payload: dict[str, Any]) -> None:
-        """Emit the standard event for a verified webhook."""
-        self.dispatch_webhook_events(payload)
+        if not hmac.compare_digest(expected, fields.get("v1", "")):
+            raise _refused("no signature matched")
 
     def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> Sequence[PaymentEventData]:
         """AcmePay webhook -> standard payment event (none for other types)."""
@@ -289,3 +295,9 @@ class AcmePayPlugin(PaymentProviderPlugin):
                 **extra,
             ),
         )
+
+
+def _refused(reason: str) -> WebhookVerificationError:
+    return WebhookVerificationError(
+        f"AcmePay webhook refused: {reason}", plugin_name="acmepay", reason=reason
+    )

@@ -10,10 +10,7 @@ order id can still reconcile and refund.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,30 +25,31 @@ from vbwd_plugins import (
     PaymentEventData,
     PaymentProviderPlugin,
     PaymentResult,
-    PaymentStatus,
     PluginMetadata,
-    WebhookVerificationError,
 )
 from vbwd_plugins.errors import PluginStateError
 
+from ._approval import act_on_approval
 from ._client import PayPalClient, mount_adapters
 from ._config import PayPalConfig
 from ._errors import PayPalAPIError, PayPalError
 from ._mapping import PAYPAL_CURRENCY_RULES
+from ._requests import amount_body, order_body
+from ._requests import request_id as new_request_id
+from ._resources import ResourceFinder
 from ._results import (
-    ID_KEYS,
     authorization_result,
     capture_result,
+    failed_result,
     order_result,
     payment_of_order,
-    payments_of,
     refund_result,
-    related_order,
     resource_id,
+    unapproved_order_result,
 )
 from ._version import __version__
-from ._webhook_events import amount_of, encode_custom_id, events_from_webhook, order_failed_event
-from ._webhooks import CertificateCache, WebhookVerifier, load_trust_store
+from ._webhook_events import amount_of, events_from_webhook
+from ._webhooks import CertificateCache, WebhookVerifier, load_trust_store, reject
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -60,38 +58,9 @@ __all__ = ["PayPalPlugin"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_REQUEST_ID: Final = 108
-#: ``metadata`` keys copied into the purchase unit (PayPal has no free-form metadata).
-_UNIT_KEYS: Final = ("description", "invoice_id", "reference_id", "soft_descriptor")
-#: ``metadata`` keys copied into ``payment_source.paypal.experience_context``.
-_EXPERIENCE_KEYS: Final = (
-    "return_url",
-    "cancel_url",
-    "brand_name",
-    "locale",
-    "shipping_preference",
-    "user_action",
-)
-_ALREADY_DONE: Final = frozenset({"ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_AUTHORIZED"})
-_KIND_PATHS: Final = {
-    "capture": "/v2/payments/captures/",
-    "order": "/v2/checkout/orders/",
-    "authorization": "/v2/payments/authorizations/",
-    "refund": "/v2/payments/refunds/",
-}
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _request_id(idempotency_key: str | None) -> str:
-    """The ``PayPal-Request-Id``: the caller's key, or a fresh one for this call."""
-    if idempotency_key is None:
-        return f"vbwd-{uuid.uuid4()}"
-    if not 1 <= len(idempotency_key) <= _MAX_REQUEST_ID:
-        raise ValueError(f"idempotency_key must be 1 to {_MAX_REQUEST_ID} characters")
-    return idempotency_key
 
 
 class PayPalPlugin(PaymentProviderPlugin):
@@ -121,6 +90,7 @@ class PayPalPlugin(PaymentProviderPlugin):
         }
     )
     currency_rules = PAYPAL_CURRENCY_RULES
+    webhook_event_type_field: ClassVar[str | None] = "event_type"
 
     def __init__(
         self,
@@ -136,8 +106,7 @@ class PayPalPlugin(PaymentProviderPlugin):
         self._client: PayPalClient | None = None
         self._verifier: WebhookVerifier | None = None
         self._mounted: tuple[str, ...] = ()
-        self._kinds: OrderedDict[str, str] = OrderedDict()
-        self._kinds_lock: Final = threading.Lock()
+        self._resources: Final = ResourceFinder(lambda path: self.client.call("GET", path))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -151,25 +120,23 @@ class PayPalPlugin(PaymentProviderPlugin):
         """The validated configuration; :class:`PluginStateError` before initialization."""
         config = self.config
         if not isinstance(config, PayPalConfig):
-            raise PluginStateError(
-                "Plugin 'paypal' is not initialized: call initialize() with its configuration",
-                plugin_name="paypal",
-                status=self.status,
-                action="use",
-            )
+            raise self._not_ready()
         return config
 
     @property
     def client(self) -> PayPalClient:
         """The REST client built from the current configuration."""
         if self._client is None:
-            raise PluginStateError(
-                "Plugin 'paypal' is not initialized: call initialize() with its configuration",
-                plugin_name="paypal",
-                status=self.status,
-                action="use",
-            )
+            raise self._not_ready()
         return self._client
+
+    def _not_ready(self) -> PluginStateError:
+        return PluginStateError(
+            "Plugin 'paypal' is not initialized: call initialize() with its configuration",
+            plugin_name="paypal",
+            status=self.status,
+            action="use",
+        )
 
     def on_initialize(self) -> None:
         """Build the client and certificate cache for the (new) configuration."""
@@ -191,8 +158,7 @@ class PayPalPlugin(PaymentProviderPlugin):
             ),
             now=self._now,
         )
-        with self._kinds_lock:
-            self._kinds.clear()
+        self._resources.forget()
 
     def on_uninstall(self) -> None:
         """Close the session's connections."""
@@ -200,29 +166,11 @@ class PayPalPlugin(PaymentProviderPlugin):
 
     # -- results -------------------------------------------------------------------------
 
-    def _remember(self, transaction_id: str, kind: str) -> None:
-        with self._kinds_lock:
-            self._kinds[transaction_id] = kind
-            self._kinds.move_to_end(transaction_id)
-            while len(self._kinds) > 4096:
-                self._kinds.popitem(last=False)
-
     def _failure(
         self, exc: PayPalError, transaction_id: str | None, operation: str
     ) -> PaymentResult:
-        metadata: dict[str, Any] = {}
-        if isinstance(exc, PayPalAPIError):
-            metadata["http_status"] = exc.status_code
-            if exc.name:
-                metadata["paypal_error"] = exc.name
-            if exc.debug_id:
-                metadata["debug_id"] = exc.debug_id
-            if exc.issues:
-                metadata["paypal_issues"] = list(exc.issues)
         logger.info("paypal: %s failed (%s): %s", operation, exc.error_code.value, exc)
-        return PaymentResult.failure(
-            exc.error_code, str(exc), transaction_id=transaction_id, metadata=metadata
-        )
+        return failed_result(exc, transaction_id)
 
     def result_from_exception(self, exc: Exception, *, operation: str) -> PaymentResult:
         """Map the client's errors (and ``ValueError`` from bad arguments) to results."""
@@ -239,90 +187,16 @@ class PayPalPlugin(PaymentProviderPlugin):
             result = body()
         except PayPalError as exc:
             return self._failure(exc, transaction_id, operation)
-        for key, kind in ID_KEYS.items():
-            if isinstance(result.metadata.get(key), str):
-                self._remember(result.metadata[key], kind)
+        self._resources.remember_result(result)
         return result
 
-    # -- lookups -------------------------------------------------------------------------
-
-    def _get(self, kind: str, resource_id: str) -> dict[str, Any]:
-        return self.client.call("GET", f"{_KIND_PATHS[kind]}{resource_id}")
-
-    def _find(self, transaction_id: str, kinds: Sequence[str]) -> tuple[str, dict[str, Any]]:
-        """The resource ``transaction_id`` names, trying ``kinds`` (remembered kind first)."""
-        with self._kinds_lock:
-            hint = self._kinds.get(transaction_id)
-        order = [hint, *kinds] if hint in kinds else list(kinds)
-        last: PayPalAPIError | None = None
-        for kind in dict.fromkeys(order):
-            if kind is None:
-                continue
-            try:
-                resource = self._get(kind, transaction_id)
-            except PayPalAPIError as exc:
-                if exc.error_code is not PaymentErrorCode.NOT_FOUND:
-                    raise
-                last = exc
-                continue
-            self._remember(transaction_id, kind)
-            return kind, resource
-        raise last or PayPalAPIError(
-            f"{transaction_id!r} is not a PayPal {' or '.join(kinds)}",
-            error_code=PaymentErrorCode.NOT_FOUND,
-            status_code=404,
-        )
-
-    def _capture_of(self, transaction_id: str) -> tuple[dict[str, Any], str | None]:
-        """The capture a capture id or an order id names, and the order id if known."""
-        kind, resource = self._find(transaction_id, ("capture", "order"))
-        if kind == "capture":
-            return resource, related_order(resource)
-        captures = payments_of(resource, "captures")
-        if not captures:
-            raise PayPalAPIError(
-                f"PayPal order {transaction_id} has no capture to refund "
-                f"(order status {resource.get('status')})",
-                error_code=PaymentErrorCode.INVALID_REQUEST,
-                status_code=422,
-            )
-        return dict(captures[-1]), transaction_id
-
-    def _authorization_of(self, transaction_id: str) -> tuple[dict[str, Any], str | None]:
-        """The authorization an authorization id or an order id names."""
-        kind, resource = self._find(transaction_id, ("authorization", "order"))
-        if kind == "authorization":
-            return resource, related_order(resource)
-        authorizations = payments_of(resource, "authorizations")
-        if not authorizations:
-            raise PayPalAPIError(
-                f"PayPal order {transaction_id} is not authorized "
-                f"(status {resource.get('status')}, intent {resource.get('intent')}): "
-                "call process_payment on a manual-capture order first",
-                error_code=PaymentErrorCode.INVALID_REQUEST,
-                status_code=422,
-            )
-        return dict(authorizations[-1]), transaction_id
-
-    def _amount_body(
+    def _money_in(
         self, amount: Decimal | Money | None, resource: Mapping[str, Any], what: str
-    ) -> tuple[dict[str, Any], Money | None]:
-        if amount is None:
-            return {}, None
-        currency = amount_of(resource, what).currency
-        money = (
-            self.money(amount, currency)
-            if not isinstance(amount, Money)
-            else self.money(amount.amount, amount.currency)
-        )
-        if money.currency != currency:
-            raise PayPalAPIError(
-                f"Amount {money} is not in the {what}'s currency {currency}",
-                error_code=PaymentErrorCode.INVALID_REQUEST,
-                status_code=400,
-            )
-        value = money.to_decimal_string(self.currency_rules)
-        return {"amount": {"currency_code": money.currency, "value": value}}, money
+    ) -> Money | None:
+        """``amount`` as Money; a bare ``Decimal`` is in the currency of ``resource``."""
+        if amount is None or isinstance(amount, Money):
+            return None if amount is None else self.money(amount.amount, amount.currency)
+        return self.money(amount, amount_of(resource, what).currency)
 
     # -- operations ----------------------------------------------------------------------
 
@@ -345,23 +219,15 @@ class PayPalPlugin(PaymentProviderPlugin):
         PayPal experience context. Subscription and user travel in ``custom_id``.
         """
         money = self.money(amount, currency)
-        request_id = _request_id(idempotency_key)
-        extra = dict(metadata or {})
-        unit: dict[str, Any] = {
-            "amount": {
-                "currency_code": money.currency,
-                "value": money.to_decimal_string(self.currency_rules),
-            },
-            "custom_id": encode_custom_id(subscription_id, user_id),
-        }
-        unit.update({key: str(extra[key]) for key in _UNIT_KEYS if extra.get(key) is not None})
-        body: dict[str, Any] = {
-            "intent": "AUTHORIZE" if manual_capture else "CAPTURE",
-            "purchase_units": [unit],
-        }
-        experience = {key: extra[key] for key in _EXPERIENCE_KEYS if extra.get(key) is not None}
-        if experience:
-            body["payment_source"] = {"paypal": {"experience_context": experience}}
+        request_id = new_request_id(idempotency_key)
+        body = order_body(
+            money,
+            self.currency_rules,
+            subscription_id=subscription_id,
+            user_id=user_id,
+            metadata=metadata or {},
+            manual_capture=manual_capture,
+        )
 
         def create() -> PaymentResult:
             order = self.client.call(
@@ -386,30 +252,15 @@ class PayPalPlugin(PaymentProviderPlugin):
         ``payment_method`` is informational: the payer chose how to pay on PayPal. An
         order that was already captured or authorized reports that payment.
         """
-        request_id = _request_id(idempotency_key)
+        request_id = new_request_id(idempotency_key)
 
         def process() -> PaymentResult:
-            order = self._get("order", payment_intent_id)
+            order = self._resources.get("order", payment_intent_id)
             done = payment_of_order(order)
             if done is not None:
                 return done
-            status = order.get("status")
-            if status != "APPROVED":
-                result = order_result(order)
-                if result.status is PaymentStatus.REQUIRES_ACTION:
-                    result.success = False
-                    result.error_code = PaymentErrorCode.PAYER_ACTION_REQUIRED
-                    result.error_message = (
-                        f"PayPal order {payment_intent_id} is {status}: the payer must approve "
-                        "it at metadata['approval_url'] first"
-                    )
-                    return result
-                return PaymentResult.failure(
-                    PaymentErrorCode.INVALID_REQUEST,
-                    f"PayPal order {payment_intent_id} is {status} and cannot be processed",
-                    transaction_id=payment_intent_id,
-                    metadata=result.metadata,
-                )
+            if order.get("status") != "APPROVED":
+                return unapproved_order_result(order, payment_intent_id)
             action = "authorize" if order.get("intent") == "AUTHORIZE" else "capture"
             answer = self.client.call(
                 "POST",
@@ -438,12 +289,13 @@ class PayPalPlugin(PaymentProviderPlugin):
         idempotency_key: str | None = None,
     ) -> PaymentResult:
         """Capture an authorization (all of it, or ``amount`` as the final capture)."""
-        request_id = _request_id(idempotency_key)
+        request_id = new_request_id(idempotency_key)
 
         def capture() -> PaymentResult:
-            authorization, order_id = self._authorization_of(transaction_id)
+            authorization, order_id = self._resources.authorization_of(transaction_id)
             authorization_id = resource_id(authorization)
-            body, _ = self._amount_body(amount, authorization, "authorization")
+            money = self._money_in(amount, authorization, "authorization")
+            body = amount_body(money, self.currency_rules, authorization, "authorization")
             if body:
                 body["final_capture"] = True
             answer = self.client.call(
@@ -462,10 +314,10 @@ class PayPalPlugin(PaymentProviderPlugin):
         self, transaction_id: str, *, idempotency_key: str | None = None
     ) -> PaymentResult:
         """Void an authorization (orders themselves cannot be cancelled; they expire)."""
-        request_id = _request_id(idempotency_key)
+        request_id = new_request_id(idempotency_key)
 
         def cancel() -> PaymentResult:
-            authorization, order_id = self._authorization_of(transaction_id)
+            authorization, order_id = self._resources.authorization_of(transaction_id)
             authorization_id = resource_id(authorization)
             answer = self.client.call(
                 "POST",
@@ -474,7 +326,7 @@ class PayPalPlugin(PaymentProviderPlugin):
                 request_id=request_id,
             )
             if not answer:  # 204 without Prefer: return=representation
-                answer = self._get("authorization", authorization_id)
+                answer = self._resources.get("authorization", authorization_id)
             return authorization_result(answer, order_id=order_id, request_id=request_id)
 
         return self._attempt("cancel_payment", transaction_id, cancel)
@@ -487,12 +339,13 @@ class PayPalPlugin(PaymentProviderPlugin):
         idempotency_key: str | None = None,
     ) -> PaymentResult:
         """Refund a capture (by capture or order id): the rest, or ``amount``."""
-        request_id = _request_id(idempotency_key)
+        request_id = new_request_id(idempotency_key)
 
         def refund() -> PaymentResult:
-            capture, _ = self._capture_of(transaction_id)
+            capture, _ = self._resources.capture_of(transaction_id)
             capture_id = resource_id(capture)
-            body, money = self._amount_body(amount, capture, "capture")
+            money = self._money_in(amount, capture, "capture")
+            body = amount_body(money, self.currency_rules, capture, "capture")
             if isinstance(capture.get("custom_id"), str):
                 # so that PAYMENT.CAPTURE.REFUNDED names the subscription and user too
                 body["custom_id"] = capture["custom_id"]
@@ -516,7 +369,7 @@ class PayPalPlugin(PaymentProviderPlugin):
         """
 
         def get() -> PaymentResult:
-            kind, resource = self._find(
+            kind, resource = self._resources.find(
                 transaction_id, ("capture", "order", "authorization", "refund")
             )
             if kind == "capture":
@@ -531,36 +384,14 @@ class PayPalPlugin(PaymentProviderPlugin):
 
     # -- webhooks ------------------------------------------------------------------------
 
-    def verify_webhook(self, payload: bytes, signature: str) -> bool:
-        """Always ``False``: PayPal signs with five headers; use :meth:`verify_webhook_request`."""
-        logger.warning(
-            "paypal: verify_webhook(payload, signature) cannot verify PayPal deliveries, "
-            "which are signed with five PAYPAL-* headers; call verify_webhook_request"
-        )
-        return False
-
-    def verify_webhook_request(self, headers: Mapping[str, str], body: bytes) -> bool:
-        """Whether a delivery is authentic and fresh (offline or remote, per configuration).
+    def verify_request(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Verify the five ``PAYPAL-*`` headers, offline or remotely (per configuration).
 
         The certificate URL is checked against the allow-list before anything is fetched,
-        in both modes. Rejections are logged at warning with the reason.
-        """
-        try:
-            self.check_webhook_request(headers, body)
-        except WebhookVerificationError as exc:
-            logger.warning("%s", exc)
-            return False
-        return True
-
-    def check_webhook_request(self, headers: Mapping[str, str], body: bytes) -> None:
-        """Like :meth:`verify_webhook_request`, but raise :class:`WebhookVerificationError`.
-
-        The error message says why the delivery was rejected.
+        in both modes; a refusal's ``reason`` says what failed.
         """
         if self._verifier is None:
-            raise WebhookVerificationError(
-                "PayPal webhook rejected: the plugin is not initialized", plugin_name="paypal"
-            )
+            raise reject("the plugin is not initialized")
         self._verifier.verify(headers, body)
 
     def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> Sequence[PaymentEventData]:
@@ -571,46 +402,17 @@ class PayPalPlugin(PaymentProviderPlugin):
         """Emit the standard events; on ``CHECKOUT.ORDER.APPROVED`` capture if configured.
 
         With ``capture_on_approval`` an approved order is captured (or authorized, for a
-        manual-capture order) using a request id derived from the order, so redeliveries
-        never act twice. Success emits nothing here: PayPal's own
-        ``PAYMENT.CAPTURE.COMPLETED`` / ``PAYMENT.AUTHORIZATION.CREATED`` follows. A decline
-        emits ``payment.failed`` for the order. Transient failures raise, so PayPal
-        redelivers the approval.
+        manual-capture order) once, however often the approval is delivered; a decline
+        emits ``payment.failed`` for the order, transient failures raise so PayPal
+        redelivers (see ``_approval``).
         """
         events = list(self.payment_events_from_webhook(payload))
-        if payload.get("event_type") == "CHECKOUT.ORDER.APPROVED":
+        if self.webhook_event_type(payload) == "CHECKOUT.ORDER.APPROVED":
             if self.settings.capture_on_approval:
-                events.extend(self._act_on_approval(payload))
+                events.extend(act_on_approval(self.client, payload))
             else:
                 logger.debug("paypal: order approved; capture_on_approval is off")
         elif not events:
             logger.debug("paypal: webhook %r emits no standard event", payload.get("event_type"))
         for data in events:
             self.dispatch_payment_event(data)
-
-    def _act_on_approval(self, payload: Mapping[str, Any]) -> list[PaymentEventData]:
-        order = payload.get("resource")
-        if not isinstance(order, Mapping) or not isinstance(order.get("id"), str):
-            logger.warning("paypal: CHECKOUT.ORDER.APPROVED without an order resource")
-            return []
-        order_id = str(order["id"])
-        action = "authorize" if order.get("intent") == "AUTHORIZE" else "capture"
-        try:
-            self.client.call(
-                "POST",
-                f"/v2/checkout/orders/{order_id}/{action}",
-                body={},
-                request_id=f"vbwd-approval-{action}-{order_id}",
-            )
-        except PayPalAPIError as exc:
-            if _ALREADY_DONE.intersection(exc.issues):
-                logger.info("paypal: order %s was already %sd", order_id, action)
-                return []
-            if exc.error_code.retryable or exc.error_code in (
-                PaymentErrorCode.AUTHENTICATION_FAILED,
-                PaymentErrorCode.PROVIDER_ERROR,
-            ):
-                raise
-            return [order_failed_event(payload, order, exc.error_code, str(exc))]
-        logger.info("paypal: order %s approved and %sd", order_id, action)
-        return []

@@ -17,7 +17,7 @@ from vbwd_plugins import (
     PaymentStatus,
 )
 
-from ._errors import PayPalAPIError
+from ._errors import PayPalAPIError, PayPalError
 from ._mapping import AUTHORIZATION_STATUS, CAPTURE_STATUS, ORDER_STATUS, REFUND_STATUS
 from ._webhook_events import amount_of, decode_custom_id
 
@@ -25,6 +25,7 @@ __all__ = [
     "ID_KEYS",
     "authorization_result",
     "capture_result",
+    "failed_result",
     "first_unit",
     "link",
     "order_result",
@@ -33,6 +34,7 @@ __all__ = [
     "refund_result",
     "related_order",
     "resource_id",
+    "unapproved_order_result",
     "up_capture",
 ]
 
@@ -228,3 +230,39 @@ def payment_of_order(
     if authorizations:
         return authorization_result(authorizations[-1], order_id=order_id, request_id=request_id)
     return None
+
+
+def failed_result(exc: PayPalError, transaction_id: str | None) -> PaymentResult:
+    """A failed result for a client error, with PayPal's ids for support in ``metadata``."""
+    metadata: dict[str, Any] = {}
+    if isinstance(exc, PayPalAPIError):
+        metadata["http_status"] = exc.status_code
+        if exc.name:
+            metadata["paypal_error"] = exc.name
+        if exc.debug_id:
+            metadata["debug_id"] = exc.debug_id
+        if exc.issues:
+            metadata["paypal_issues"] = list(exc.issues)
+    return PaymentResult.failure(
+        exc.error_code, str(exc), transaction_id=transaction_id, metadata=metadata
+    )
+
+
+def unapproved_order_result(order: Mapping[str, Any], order_id: str) -> PaymentResult:
+    """The failed result of processing an order the payer has not approved (yet)."""
+    status = order.get("status")
+    result = order_result(order)
+    if result.status is PaymentStatus.REQUIRES_ACTION:
+        result.success = False
+        result.error_code = PaymentErrorCode.PAYER_ACTION_REQUIRED
+        result.error_message = (
+            f"PayPal order {order_id} is {status}: the payer must approve "
+            "it at metadata['approval_url'] first"
+        )
+        return result
+    return PaymentResult.failure(
+        PaymentErrorCode.INVALID_REQUEST,
+        f"PayPal order {order_id} is {status} and cannot be processed",
+        transaction_id=order_id,
+        metadata=result.metadata,
+    )

@@ -58,6 +58,7 @@ __all__ = [
     "WebhookVerifier",
     "check_cert_url",
     "load_trust_store",
+    "reject",
     "signed_message",
     "verify_certificate_chain",
     "verify_signature",
@@ -81,8 +82,11 @@ _ACCEPTED_EKUS: Final = frozenset(
 )
 
 
-def _reject(reason: str) -> WebhookVerificationError:
-    return WebhookVerificationError(f"PayPal webhook rejected: {reason}", plugin_name="paypal")
+def reject(reason: str) -> WebhookVerificationError:
+    """The error refusing a PayPal delivery for ``reason`` (fit for the audit log)."""
+    return WebhookVerificationError(
+        f"PayPal webhook rejected: {reason}", plugin_name="paypal", reason=reason
+    )
 
 
 # -- headers and the signed string -------------------------------------------------------
@@ -107,22 +111,22 @@ class WebhookHeaders:
         for field in ("transmission-id", "transmission-time", "transmission-sig", "cert-url"):
             value = header_value(headers, f"PAYPAL-{field.upper()}")
             if value is None or not value.strip():
-                raise _reject(f"header PAYPAL-{field.upper()} is missing")
+                raise reject(f"header PAYPAL-{field.upper()} is missing")
             values[field] = value.strip()
         algo = (header_value(headers, "PAYPAL-AUTH-ALGO") or "").strip()
         if algo != _AUTH_ALGO:
-            raise _reject(f"PAYPAL-AUTH-ALGO must be {_AUTH_ALGO}, got {algo[:40]!r}")
+            raise reject(f"PAYPAL-AUTH-ALGO must be {_AUTH_ALGO}, got {algo[:40]!r}")
         raw_time = values["transmission-time"]
         try:
             sent_at = datetime.fromisoformat(raw_time)
         except ValueError:
-            raise _reject(
+            raise reject(
                 f"PAYPAL-TRANSMISSION-TIME {raw_time[:40]!r} is not an ISO 8601 time"
             ) from None
         if sent_at.utcoffset() is None:
-            raise _reject(f"PAYPAL-TRANSMISSION-TIME {raw_time[:40]!r} has no time zone")
+            raise reject(f"PAYPAL-TRANSMISSION-TIME {raw_time[:40]!r} has no time zone")
         if "|" in values["transmission-id"]:
-            raise _reject("PAYPAL-TRANSMISSION-ID contains '|'")
+            raise reject("PAYPAL-TRANSMISSION-ID contains '|'")
         return cls(
             transmission_id=values["transmission-id"],
             transmission_time=raw_time,
@@ -135,7 +139,7 @@ class WebhookHeaders:
     def check_time(self, now: datetime, tolerance: timedelta) -> None:
         """Reject a transmission time further than ``tolerance`` from ``now``, either way."""
         if abs(now - self.sent_at) > tolerance:
-            raise _reject(
+            raise reject(
                 f"transmission time {self.transmission_time} is more than "
                 f"{tolerance.total_seconds():.0f} s from now"
             )
@@ -160,25 +164,25 @@ def check_cert_url(url: str, allowed_hosts: frozenset[str]) -> None:
     query, no fragment, no dot segments or percent-escapes in the path).
     """
     if len(url) > _MAX_URL_LENGTH or not url.isascii() or not url.isprintable() or " " in url:
-        raise _reject("PAYPAL-CERT-URL is not a plain URL")
+        raise reject("PAYPAL-CERT-URL is not a plain URL")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise _reject("PAYPAL-CERT-URL cannot be parsed") from None
+        raise reject("PAYPAL-CERT-URL cannot be parsed") from None
     if parts.scheme != "https" or not url.startswith("https://"):
-        raise _reject(f"PAYPAL-CERT-URL must use https, got {parts.scheme or 'no'} scheme")
+        raise reject(f"PAYPAL-CERT-URL must use https, got {parts.scheme or 'no'} scheme")
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
-        raise _reject("PAYPAL-CERT-URL must not contain user-info")
+        raise reject("PAYPAL-CERT-URL must not contain user-info")
     if port is not None or ":" in parts.netloc:
-        raise _reject("PAYPAL-CERT-URL must not name a port")
+        raise reject("PAYPAL-CERT-URL must not name a port")
     host = parts.netloc
     if host not in allowed_hosts:
-        raise _reject(f"PAYPAL-CERT-URL host {host[:100]!r} is not an allow-listed PayPal host")
+        raise reject(f"PAYPAL-CERT-URL host {host[:100]!r} is not an allow-listed PayPal host")
     if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise _reject("PAYPAL-CERT-URL must not have a query or fragment")
+        raise reject("PAYPAL-CERT-URL must not have a query or fragment")
     if not _CERT_PATH_RE.fullmatch(parts.path) or ".." in parts.path:
-        raise _reject(f"PAYPAL-CERT-URL path must be {CERT_PATH_PREFIX}<certificate name>")
+        raise reject(f"PAYPAL-CERT-URL path must be {CERT_PATH_PREFIX}<certificate name>")
 
 
 # -- trust and certificate verification --------------------------------------------------
@@ -232,10 +236,10 @@ def verify_certificate_chain(
     try:
         certs = x509.load_pem_x509_certificates(pem)
     except ValueError:
-        raise _reject("the certificate at PAYPAL-CERT-URL is not a PEM certificate") from None
+        raise reject("the certificate at PAYPAL-CERT-URL is not a PEM certificate") from None
     leaf, intermediates = certs[0], certs[1:]
     if not leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc:
-        raise _reject(
+        raise reject(
             f"the signing certificate is not valid now (valid {leaf.not_valid_before_utc:%Y-%m-%d}"
             f" to {leaf.not_valid_after_utc:%Y-%m-%d})"
         )
@@ -249,10 +253,10 @@ def verify_certificate_chain(
     try:
         chain = verifier.verify(leaf, intermediates).chain
     except VerificationError as exc:
-        raise _reject(f"the signing certificate does not chain to a trusted root: {exc}") from None
+        raise reject(f"the signing certificate does not chain to a trusted root: {exc}") from None
     key = leaf.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
-        raise _reject("the signing certificate does not hold an RSA key")
+        raise reject("the signing certificate does not hold an RSA key")
     return key, min(cert.not_valid_after_utc for cert in chain)
 
 
@@ -307,11 +311,11 @@ def verify_signature(key: rsa.RSAPublicKey, signature_b64: str, message: bytes) 
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise _reject("PAYPAL-TRANSMISSION-SIG is not base64") from None
+        raise reject("PAYPAL-TRANSMISSION-SIG is not base64") from None
     try:
         key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
-        raise _reject(
+        raise reject(
             "the signature does not match (body, webhook id or transmission changed)"
         ) from None
 
@@ -361,7 +365,7 @@ class WebhookVerifier:
         check_cert_url(delivery.cert_url, self._cert_hosts)
         webhook_id = self._webhook_id
         if not webhook_id:
-            raise _reject("webhook_id is not configured")
+            raise reject("webhook_id is not configured")
         try:
             if self._mode == "remote":
                 self._verify_remotely(delivery, webhook_id, body)
@@ -372,13 +376,13 @@ class WebhookVerifier:
                 )
                 verify_signature(key, delivery.transmission_sig, message)
         except PayPalError as exc:
-            raise _reject(str(exc)) from exc
+            raise reject(str(exc)) from exc
 
     def _verify_remotely(self, delivery: WebhookHeaders, webhook_id: str, body: bytes) -> None:
         try:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise _reject("the body is not JSON") from None
+            raise reject("the body is not JSON") from None
         answer = self._remote(
             {
                 "auth_algo": delivery.auth_algo,
@@ -392,4 +396,4 @@ class WebhookVerifier:
         )
         status = answer.get("verification_status")
         if status != "SUCCESS":
-            raise _reject(f"remote verification answered {status!r}")
+            raise reject(f"remote verification answered {status!r}")

@@ -26,10 +26,8 @@ from vbwd_plugins import (
     PluginMetadata,
     WebhookVerificationError,
 )
-from vbwd_plugins.errors import (
-    MoneyError,
-    PluginStateError,
-)
+from vbwd_plugins.errors import MoneyError, PluginStateError
+from vbwd_plugins.payments import header_value
 
 from ._config import StripeConfig
 from ._currency import STRIPE_CURRENCY_RULES, iso_units, stripe_units
@@ -404,38 +402,37 @@ class StripePlugin(PaymentProviderPlugin):
 
     # -- webhooks -----------------------------------------------------------------
 
-    def verify_webhook(self, payload: bytes, signature: str) -> bool:
+    def verify_request(self, headers: Mapping[str, str], body: bytes) -> None:
         """Check ``Stripe-Signature`` against the current and previous endpoint secrets."""
         verifier = self._verifier
         if verifier is None:
-            raise self._not_ready()
-        reason = verifier.check(payload, signature)
-        if reason is None:
-            return True
-        logger.info("stripe webhook rejected: %s", reason)
-        return False
+            raise _refused("the plugin is not initialized")
+        reason = verifier.check(body, header_value(headers, "Stripe-Signature"))
+        if reason is not None:
+            raise _refused(reason)
 
     def parse_webhook(self, body: bytes) -> dict[str, Any]:
-        """Parse to plain data and refuse an event from the other mode (test vs live)."""
-        payload = super().parse_webhook(body)
-        self._check_livemode(payload)
-        return payload
+        """Parse to plain data and refuse an event from the other mode (test vs live).
 
-    def handle_webhook(self, payload: dict[str, Any]) -> None:
-        """Emit the standard events for one verified event."""
-        self._check_livemode(payload)
-        self.dispatch_webhook_events(payload)
+        The livemode check runs here, once per delivery, because it needs the parsed
+        event; a mismatch is a verification failure (401, reason "livemode mismatch").
+        """
+        payload = super().parse_webhook(body)
+        expected = self.settings.livemode
+        if payload.get("livemode") is not expected:
+            mode = "live" if expected else "test"
+            raise _refused(
+                f"livemode mismatch: the event has livemode={payload.get('livemode')!r}, "
+                f"the plugin uses a {mode}-mode key"
+            )
+        return payload
 
     def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> list[PaymentEventData]:
         """The standard events for one Stripe event (see ``_webhook_events``)."""
         return payment_events(payload, provider=self.metadata.name)
 
-    def _check_livemode(self, payload: Mapping[str, Any]) -> None:
-        expected = self.settings.livemode
-        if payload.get("livemode") is not expected:
-            mode = "live" if expected else "test"
-            raise WebhookVerificationError(
-                f"Stripe event {payload.get('id')!r} has livemode={payload.get('livemode')!r} "
-                f"but plugin 'stripe' uses a {mode}-mode key",
-                plugin_name="stripe",
-            )
+
+def _refused(reason: str) -> WebhookVerificationError:
+    return WebhookVerificationError(
+        f"Stripe webhook refused: {reason}", plugin_name="stripe", reason=reason
+    )

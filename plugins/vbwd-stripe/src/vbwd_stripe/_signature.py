@@ -56,13 +56,13 @@ class SignatureVerifier:
         self._clock: Final = clock
         self.tolerance: Final = tolerance
 
-    def check(self, payload: bytes | str, header: str) -> str | None:
+    def check(self, payload: bytes | str, header: str | None) -> str | None:
         """Why the delivery is refused, or ``None`` when it verifies.
 
         The reason never contains a signature or secret; it is meant for a log line.
         """
         if not isinstance(header, str) or not header:
-            return "missing Stripe-Signature header"
+            return "no Stripe-Signature header"
         if len(header) > MAX_HEADER_LENGTH or not header.isascii():
             return "malformed Stripe-Signature header"
         timestamp = ""
@@ -81,9 +81,12 @@ class SignatureVerifier:
             return "too many signatures in Stripe-Signature header"
         age = self._clock() - int(timestamp)
         if age > self.tolerance:
-            return f"timestamp is {int(age)} s old (tolerance {self.tolerance} s)"
+            return f"timestamp outside tolerance ({int(age)} s old, tolerance {self.tolerance} s)"
         if -age > self.tolerance:
-            return f"timestamp is {int(-age)} s in the future (tolerance {self.tolerance} s)"
+            return (
+                f"timestamp outside tolerance ({int(-age)} s in the future, "
+                f"tolerance {self.tolerance} s)"
+            )
         body = payload.encode("utf-8") if isinstance(payload, str) else payload
         signed = timestamp.encode("ascii") + b"." + body
         for secret in self._secrets:
@@ -91,7 +94,7 @@ class SignatureVerifier:
             for candidate in signatures:
                 if _compare(expected, candidate):
                     return None
-        return "no signature matches the endpoint secret"
+        return "no signature matched"
 
     def verify(self, payload: bytes | str, header: str) -> bool:
         """Whether the delivery verifies (see :meth:`check`)."""

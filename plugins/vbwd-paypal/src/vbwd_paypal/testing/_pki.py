@@ -176,17 +176,19 @@ class TestPKI:
         now = dt.datetime.now(dt.UTC)
         root = _ca("vbwd Test Root CA", None, now, path_length=1)
         intermediate = _ca("vbwd Test Issuing CA", root, now, path_length=0)
-        valid = {"not_before": now - dt.timedelta(days=1), "not_after": now + dt.timedelta(days=90)}
-        signing = leaf(intermediate, (SIGNING_NAME,), **valid)
-        without_san = leaf(intermediate, (SIGNING_NAME,), san=False, **valid)
+        start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=90)
+        signing = leaf(intermediate, (SIGNING_NAME,), not_before=start, not_after=end)
+        without_san = leaf(
+            intermediate, (SIGNING_NAME,), not_before=start, not_after=end, san=False
+        )
         expired = leaf(
             intermediate,
             (SIGNING_NAME,),
             not_before=now - dt.timedelta(days=400),
             not_after=now - dt.timedelta(days=1),
         )
-        self_signed = leaf(None, (SIGNING_NAME,), **valid)
-        tls = leaf(intermediate, CERT_HOSTS, **valid)
+        self_signed = leaf(None, (SIGNING_NAME,), not_before=start, not_after=end)
+        tls = leaf(intermediate, CERT_HOSTS, not_before=start, not_after=end)
         ca_file = directory / "test-root.pem"
         ca_file.write_bytes(root.cert.public_bytes(serialization.Encoding.PEM))
         tls_cert_file = directory / "tls-chain.pem"

@@ -1,0 +1,124 @@
+"""The mock provider's webhooks: its signature scheme, its event bodies, their translation.
+
+::
+
+    Mock-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}." + body)>
+
+A body is ``{"id": "evt_mock_<n>", "type": "<standard event name>", "created": <unix>,
+"data": {"transaction_id", "amount", "currency", "subscription_id", "user_id", ...}}``:
+the mock's webhooks are named after the standard events they map to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from vbwd_plugins.errors import WebhookPayloadError
+from vbwd_plugins.payments._events import (
+    PaymentAuthorized,
+    PaymentCancelled,
+    PaymentCompleted,
+    PaymentEventData,
+    PaymentEventType,
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+)
+from vbwd_plugins.testing._support import WebhookVariant
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "events_from_payload",
+    "signature",
+    "signature_problem",
+    "signed_as",
+]
+
+#: The header the mock signs with.
+SIGNATURE_HEADER: Final = "Mock-Signature"
+
+_EVENT_CLASSES: Final[Mapping[str, type[PaymentEventData]]] = {
+    PaymentEventType.COMPLETED: PaymentCompleted,
+    PaymentEventType.FAILED: PaymentFailed,
+    PaymentEventType.REFUNDED: PaymentRefunded,
+    PaymentEventType.CANCELLED: PaymentCancelled,
+    PaymentEventType.PENDING: PaymentPending,
+    PaymentEventType.AUTHORIZED: PaymentAuthorized,
+}
+
+
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``Mock-Signature`` header value for ``body`` signed at ``timestamp``."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def signature_problem(
+    header: str | None, body: bytes, *, secret: str, now: float, tolerance: int
+) -> str | None:
+    """Why ``header`` does not verify ``body`` (a reason for the audit log), or ``None``."""
+    if header is None:
+        return f"no {SIGNATURE_HEADER} header"
+    parts = [item.partition("=") for item in header.split(",")]
+    stamps = [value.strip() for key, _, value in parts if key.strip() == "t"]
+    candidates = [value.strip() for key, _, value in parts if key.strip() == "v1"]
+    if len(stamps) != 1 or not stamps[0].isdigit() or not candidates:
+        return f"malformed {SIGNATURE_HEADER} header"
+    stamp = int(stamps[0])
+    if abs(now - stamp) > tolerance:
+        return "timestamp outside tolerance"
+    expected = signature(secret, body, stamp).rpartition("v1=")[2]
+    if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        return None
+    return "no signature matched"
+
+
+def signed_as(
+    variant: WebhookVariant, body: bytes, *, secret: str, now: int, tolerance: int
+) -> tuple[str, bytes]:
+    """The header and body of ``body`` signed (rightly or wrongly) as ``variant`` says."""
+    if variant is WebhookVariant.WRONG_SECRET:
+        return signature(secret + "_wrong", body, now), body
+    if variant is WebhookVariant.STALE_TIMESTAMP:
+        return signature(secret, body, now - tolerance - 60), body
+    if variant is WebhookVariant.FUTURE_TIMESTAMP:
+        return signature(secret, body, now + tolerance + 60), body
+    header = signature(secret, body, now)
+    if variant is WebhookVariant.TAMPERED_BODY:  # the amount changed after signing
+        event = json.loads(body)
+        event["data"]["amount"] = int(event["data"]["amount"]) + 1
+        body = json.dumps(event, separators=(",", ":")).encode()
+    return header, body
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WebhookPayloadError(f"Mock webhook 'created' must be unix seconds, got {value!r}")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def events_from_payload(payload: Mapping[str, Any], provider: str) -> tuple[PaymentEventData, ...]:
+    """The standard event a mock webhook stands for (none for other types)."""
+    event_class = _EVENT_CLASSES.get(str(payload.get("type")))
+    if event_class is None:
+        return ()
+    raw = payload.get("data")
+    data: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "provider_event_id": payload.get("id"),
+        "provider_event_type": str(payload.get("type")),
+        "occurred_at": _timestamp(payload.get("created")),
+    }
+    names = ["transaction_id", "amount", "currency", "subscription_id", "user_id"]
+    if event_class is PaymentRefunded:
+        names.append("refund_id")
+    if event_class is PaymentFailed:
+        names += ["error_code", "error_message"]
+    fields.update({name: data.get(name) for name in names})
+    return (event_class(**fields),)
