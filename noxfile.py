@@ -36,7 +36,7 @@ def install_project(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suites of the core, both providers and the examples against installed code."""
-    install_project(session, "dev", "postgres", "testing")
+    install_project(session, "dev", "postgres", "testing", "celery")
     if EXAMPLES:
         session.install(*EXAMPLES)
     env = {"VBWD_TEST_POSTGRES_DSN": os.environ.get("VBWD_TEST_POSTGRES_DSN", "")}
@@ -56,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every ``src/`` (core and provider distributions)."""
-    install_project(session, "dev", "postgres", "testing")
+    install_project(session, "dev", "postgres", "testing", "celery")
     session.run("mypy", *SOURCES)
 
 

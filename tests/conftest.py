@@ -62,9 +62,9 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DistF
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's own VBWD_* variables out of the tests."""
+    """Keep the developer's own VBWD_* variables out of the tests (not VBWD_TEST_* settings)."""
     for name in list(os.environ):
-        if name.startswith("VBWD_") and name != "VBWD_TEST_POSTGRES_DSN":
+        if name.startswith("VBWD_") and not name.startswith("VBWD_TEST_"):
             monkeypatch.delenv(name)
 
 

@@ -19,7 +19,7 @@ MAX_LINES = 500
 #: What the core never imports at module level: providers, engines, frameworks, drivers.
 FOREIGN = ("stripe", "requests", "vbwd_stripe", "vbwd_paypal", "celery", "psycopg", "flask")
 #: Modules whose whole purpose is one optional dependency (imported only when asked for).
-ADAPTERS = {"vbwd_plugins.web.flask", "vbwd_plugins.web.asgi"}
+ADAPTERS = {"vbwd_plugins.web.flask", "vbwd_plugins.web.asgi", "vbwd_plugins.delivery.celery"}
 
 
 def _module_name(path: Path, root: Path) -> str:

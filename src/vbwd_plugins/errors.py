@@ -26,7 +26,10 @@ built-in a caller would naturally catch, so code written against the original de
     ├── InvalidListenerError(TypeError, ValueError)  add_listener got an unusable argument
     ├── AsyncListenerError(TypeError)            async listener met sync dispatch(); not run
     ├── ListenerTimeoutError(TimeoutError)       async listener exceeded its timeout
+    ├── ListenerNotFoundError(LookupError)       a delivery names a listener this process lacks
+    ├── DeliveryNotFoundError(LookupError)       no delivery has that id
     ├── MoneyError(ValueError)                   invalid amount or currency
+    ├── PaymentResultError(ValueError)           a PaymentResult's fields contradict each other
     ├── UnsupportedOperationError(NotImplementedError)
     └── WebhookError(ValueError)                 a webhook delivery was refused
         ├── WebhookVerificationError             did not verify; ``reason`` says why (401)
@@ -43,6 +46,7 @@ from collections.abc import Sequence
 __all__ = [
     "AsyncListenerError",
     "ConfigValidationError",
+    "DeliveryNotFoundError",
     "DependencyCycleError",
     "DependencyError",
     "DependentsEnabledError",
@@ -50,8 +54,10 @@ __all__ = [
     "EventSerializationError",
     "InvalidListenerError",
     "InvalidMetadataError",
+    "ListenerNotFoundError",
     "ListenerTimeoutError",
     "MoneyError",
+    "PaymentResultError",
     "PluginAlreadyRegisteredError",
     "PluginBlockedError",
     "PluginConflictError",
@@ -246,8 +252,36 @@ class ListenerTimeoutError(PluginError, TimeoutError):
         self.timeout = timeout
 
 
+class ListenerNotFoundError(PluginError, LookupError):
+    """A delivery names a listener id this process's dispatcher does not have."""
+
+    def __init__(self, message: str, *, listener: str, event_name: str) -> None:
+        super().__init__(message)
+        self.listener = listener
+        self.event_name = event_name
+
+
+class DeliveryNotFoundError(PluginError, LookupError):
+    """No delivery has that id (an operator's retry or lookup named an unknown one)."""
+
+    def __init__(self, message: str, *, delivery_id: str) -> None:
+        super().__init__(message)
+        self.delivery_id = delivery_id
+
+
 class MoneyError(PluginError, ValueError):
     """An amount or currency is invalid (float, too many decimals, unknown code, ...)."""
+
+
+class PaymentResultError(PluginError, ValueError):
+    """A :class:`~vbwd_plugins.PaymentResult` field has the wrong type or contradicts another.
+
+    ``field`` names the field at fault (for a contradiction, the one that was set last).
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnsupportedOperationError(PluginError, NotImplementedError):

@@ -197,3 +197,11 @@ def test_postgresql_store(cli: Run) -> None:
         assert cli(*store, "doctor")[0] == 0
     finally:
         drop_schema(dsn, schema)
+
+
+def test_deeply_nested_json_assignment_is_a_usage_error() -> None:
+    """``key:=`` JSON nested beyond the limit is refused with the key named, not a traceback."""
+    from vbwd_plugins.cli._common import CLIError
+
+    with pytest.raises(CLIError, match="the value of 'hosts' is not valid JSON"):
+        parse_assignment("hosts:=" + "[" * 100_000 + "]" * 100_000)

@@ -171,3 +171,20 @@ def test_environment_applies_without_a_store(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("VBWD_PAY_ACCOUNT", "acct_env")
     manager.initialize_plugin("pay")  # no config given: the current one, environment on top
     assert plugin.config == config.model_copy(update={"account": "acct_env"})
+
+
+def test_deeply_nested_json_from_the_environment_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A structured field's JSON nested beyond the limit is refused clearly, not a traceback."""
+    from pydantic import BaseModel
+
+    from vbwd_plugins.config._schema import env_config
+    from vbwd_plugins.errors import ConfigValidationError
+
+    class Schema(BaseModel):
+        hosts: list[object] = []
+
+    monkeypatch.setenv("VBWD_DEEP_HOSTS", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigValidationError, match="VBWD_DEEP_HOSTS is not valid JSON"):
+        env_config("deep", Schema)

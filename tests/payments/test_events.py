@@ -37,6 +37,8 @@ ALL = [
     PaymentAuthorized,
 ]
 WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+#: Text a payload accepts: anything but NUL and unpaired surrogates.
+_CHARS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 
 
 def _base(**overrides: Any) -> dict[str, Any]:
@@ -132,6 +134,14 @@ def test_failed_payload_accepts_code_strings() -> None:
         ("occurred_at", "2025-01-01T00:00:00Z"),
         ("subscription_id", 42),
         ("metadata", {"a": 1}),
+        ("amount", 10**40),
+        ("currency", "EURO"),
+        ("currency", "EU\x00"),
+        ("currency", "\u0131ls"),
+        ("transaction_id", "pay\x00"),
+        ("user_id", "\ud800"),
+        ("metadata", {"note": "a\x00b"}),
+        ("occurred_at", datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
     ],
 )
 def test_invalid_payloads_are_rejected(field: str, value: Any) -> None:
@@ -174,9 +184,9 @@ def test_payloads_are_frozen() -> None:
     currency=st.sampled_from(sorted(ISO_4217_EXPONENTS)),
     amount=st.integers(min_value=0, max_value=10**15),
     offset=st.integers(min_value=-14 * 60, max_value=14 * 60),
-    text=st.text(min_size=1, max_size=20),
-    optional=st.none() | st.text(max_size=20),
-    metadata=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+    text=st.text(_CHARS, min_size=1, max_size=20),
+    optional=st.none() | st.text(_CHARS, max_size=20),
+    metadata=st.dictionaries(st.text(_CHARS, max_size=8), st.text(_CHARS, max_size=8), max_size=3),
 )
 def test_any_valid_payload_survives_the_json_round_trip(
     cls: type[PaymentEventData],

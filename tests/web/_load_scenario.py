@@ -10,7 +10,7 @@ after a failure, 409 while another worker holds the event) until it is.
 
 Checked at the end (:attr:`Report.violations`):
 
-* every good event was handled exactly once and is ``processed`` in the inbox;
+* every good event was handled exactly once, is in the inbox and its deliveries succeeded;
 * every bad signature was answered 401, every malformed body 400, and neither was handled
   or recorded;
 * nothing was lost: every delivery got a final answer.
@@ -284,9 +284,12 @@ def _check(
         else:
             report.violations.append(f"good event {event_id} handled {count} times")
         record = processor.inbox.inbox_get("stripe", event_id)
-        if record is None or record.status.value != "processed":
-            state = None if record is None else record.status.value
-            report.violations.append(f"good event {event_id} is {state} in the inbox")
+        if record is None:
+            report.violations.append(f"good event {event_id} is not in the inbox")
+        deliveries = processor.deliveries.outbox.deliveries_of_webhook("stripe", event_id)
+        states = sorted({one.status.value for one in deliveries})
+        if states != ["succeeded"]:
+            report.violations.append(f"good event {event_id}: its deliveries are {states}")
     for delivery in work:
         if delivery.kind in ("bad_signature", "malformed") and delivery.event_id not in good:
             if host.handled[delivery.event_id]:

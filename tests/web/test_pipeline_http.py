@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import Counter
@@ -13,11 +14,14 @@ import requests
 
 from tests.web.conftest import Start
 from vbwd_plugins import (
+    BasePlugin,
     Event,
     PaymentEventType,
     PluginManager,
+    PluginMetadata,
     SQLiteStateStore,
     WebhookProcessor,
+    listener,
 )
 from vbwd_plugins.config import FernetSecretBox
 from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
@@ -123,3 +127,66 @@ def test_failed_handler_is_retried_by_the_redelivery(
     third = requests.post(url, data=delivery.body, headers=delivery.headers, timeout=10)
     assert third.json()["status"] == "duplicate"
     assert outcomes == ["failed", "ok"]
+
+
+class _Loyalty(BasePlugin):
+    """A third-party plugin with an ``async def`` listener on payment.completed."""
+
+    metadata = PluginMetadata("loyalty", "1.0.0", "tests", "credits points")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.credited: list[str | None] = []
+
+    @listener("payment.completed")
+    async def credit(self, event: Event) -> None:
+        await asyncio.sleep(0)
+        self.credited.append(event.idempotency_key)
+
+
+def test_async_plugin_listener_runs_once_per_event_over_http(
+    start: Start, mock_manager: tuple[PluginManager, MockPaymentPlugin]
+) -> None:
+    """An async plugin listener: each event answered 200 inline and credited exactly once."""
+    manager, mock = mock_manager
+    loyalty = _Loyalty()
+    manager.register_plugin(loyalty)
+    manager.initialize_plugin("loyalty")
+    manager.enable_plugin("loyalty")
+    base = start(manager, None)
+    bodies = [completed_body(mock), completed_body(mock)]
+    for body in (*bodies, bodies[0]):
+        delivery = mock.webhook_delivery(body)
+        answer = requests.post(
+            f"{base}/webhooks/mock", data=delivery.body, headers=delivery.headers, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+    assert len(loyalty.credited) == 2 and len(set(loyalty.credited)) == 2
+
+
+def test_only_the_failed_listener_runs_again_on_redelivery_over_http(
+    start: Start, mock_manager: tuple[PluginManager, MockPaymentPlugin]
+) -> None:
+    """A host listener fails once: twice in total over three deliveries, the other one once."""
+    manager, mock = mock_manager
+    calls: Counter[str] = Counter()
+
+    def activate(event: Event) -> None:
+        calls["activate"] += 1
+        if calls["activate"] == 1:
+            raise RuntimeError("database briefly unavailable")
+
+    manager.event_dispatcher.add_listener("payment.completed", activate, id="activate")
+    manager.event_dispatcher.add_listener(
+        "payment.completed", lambda event: calls.update(["email"]), id="email"
+    )
+    base = start(manager, None)
+    delivery = mock.webhook_delivery(completed_body(mock))
+    answers = [
+        requests.post(
+            f"{base}/webhooks/mock", data=delivery.body, headers=delivery.headers, timeout=10
+        )
+        for _ in range(3)
+    ]
+    assert [answer.status_code for answer in answers] == [500, 200, 200]
+    assert calls == {"activate": 2, "email": 1}

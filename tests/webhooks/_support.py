@@ -14,6 +14,7 @@ from vbwd_plugins import (
     Event,
     PaymentEventType,
 )
+from vbwd_plugins.delivery import Delivery, Outbox
 from vbwd_plugins.testing import MockPaymentPlugin, WebhookDelivery
 
 SECRET = "mock_whsec_for_the_pipeline_suite"
@@ -76,3 +77,9 @@ class SideEffects:
         for path in self.folder.glob("effects-*.log"):
             seen.update(path.read_text().split())
         return seen
+
+
+def deliveries_of(store: object, event_id: str, provider: str = "mock") -> list[Delivery]:
+    """The deliveries recorded for one webhook of ``provider``."""
+    assert isinstance(store, Outbox)
+    return store.deliveries_of_webhook(provider, event_id)

@@ -26,6 +26,7 @@ from vbwd_plugins.testing import MockPaymentPlugin
 from vbwd_plugins.webhooks import WebhookInbox
 
 TIMEOUT = 60.0
+LISTENER_ID = "activate-subscription"
 Delivery = tuple[dict[str, str], bytes]
 
 
@@ -36,7 +37,8 @@ def _processor(
     manager.register_plugin(MockPaymentPlugin(webhook_secret=SECRET))
     report = manager.start()  # the parent recorded "mock" as enabled
     assert report.failed == {}, report.failed
-    manager.event_dispatcher.add_listener("payment.completed", listener)
+    # One id in every process: a delivery recorded by one worker is run by any other.
+    manager.event_dispatcher.add_listener("payment.completed", listener, id=LISTENER_ID)
     return WebhookProcessor(manager, lease=lease)
 
 

@@ -12,7 +12,6 @@ from tests.webhooks._support import SECRET, SideEffects, completed_delivery
 from vbwd_plugins import WebhookProcessor
 from vbwd_plugins.errors import WebhookVerificationError
 from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
-from vbwd_plugins.webhooks import InboxStatus
 
 AUDIT = "vbwd_plugins.audit"
 
@@ -149,26 +148,24 @@ def test_refusal_while_parsing_is_audited_with_its_reason(
     assert processor.inbox.inbox_list() == []
 
 
-def test_refusal_while_handling_is_audited_with_its_reason(
+def test_refusal_while_translating_is_audited_with_its_reason(
     processor: WebhookProcessor,
     mock: MockPaymentPlugin,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A handler that refuses the event answers 401, audits the reason, marks the row failed."""
+    """A provider that refuses the event while translating: 401, reason audited, nothing stored."""
 
-    def refuse(payload: dict[str, Any]) -> None:
+    def refuse(payload: dict[str, Any]) -> list[Any]:
         raise WebhookVerificationError("stale", plugin_name="mock", reason="event too old")
 
-    monkeypatch.setattr(mock, "handle_webhook", refuse)
+    monkeypatch.setattr(mock, "translate_webhook", refuse)
     delivery = completed_delivery(mock)
-    event_id = json.loads(delivery.body)["id"]
     with caplog.at_level(logging.WARNING, logger=AUDIT):
         response = processor.process("mock", delivery.headers, delivery.body)
     assert response.status == 401
     assert _audit_reasons(caplog) == ["event too old"]
-    row = processor.inbox.inbox_get("mock", event_id)
-    assert row is not None and row.status is InboxStatus.FAILED
+    assert processor.inbox.inbox_list() == []
 
 
 def test_unprintable_reason_is_escaped_in_the_audit_line(

@@ -14,11 +14,12 @@ import pytest
 
 from tests.stores._support import StoreTarget
 from tests.webhooks import _worker
-from tests.webhooks._support import SECRET, SideEffects, completed_delivery
+from tests.webhooks._support import SECRET, SideEffects, completed_delivery, deliveries_of
 from vbwd_plugins import (
     PluginManager,
     WebhookProcessor,
 )
+from vbwd_plugins.delivery import DeliveryStatus
 from vbwd_plugins.testing import MockPaymentPlugin
 from vbwd_plugins.webhooks import InboxStatus
 
@@ -90,15 +91,19 @@ def test_four_processes_deliver_the_same_50_events_each_handled_once(
     assert SideEffects(folder).counts() == dict.fromkeys(ids, 1)
     rows = WebhookProcessor(manager).inbox.inbox_list(limit=1000)
     assert len(rows) == EVENTS
-    assert all(row.status is InboxStatus.PROCESSED for row in rows)
-    attempts = {row.event_id: row.attempts for row in rows}
+    assert all(row.status is InboxStatus.RECORDED for row in rows)
+    attempts = {}
+    for event_id in ids:
+        (delivery,) = deliveries_of(manager.store, event_id)
+        assert delivery.status is DeliveryStatus.SUCCEEDED
+        attempts[event_id] = delivery.attempts
     assert attempts == {i: (2 if i in fail_once else 1) for i in ids}
 
 
 def test_claim_of_a_killed_worker_expires_and_the_event_is_handled_later(
     target: StoreTarget, manager: PluginManager, tmp_path: Path
 ) -> None:
-    """A worker SIGKILLed mid-handling leaves a claim; after its lease a redelivery handles it."""
+    """A worker SIGKILLed in a listener leaves it claimed; after the lease a redelivery runs it."""
     mock = manager.get_plugin("mock")
     assert isinstance(mock, MockPaymentPlugin)
     delivery = completed_delivery(mock)
@@ -112,10 +117,10 @@ def test_claim_of_a_killed_worker_expires_and_the_event_is_handled_later(
     assert proc.exitcode == -9
 
     processor = WebhookProcessor(manager)
-    abandoned = processor.inbox.inbox_get("mock", event_id)
-    assert abandoned is not None and abandoned.status is InboxStatus.PROCESSING
+    (abandoned,) = deliveries_of(manager.store, event_id)
+    assert abandoned.status is DeliveryStatus.RUNNING
     effects = SideEffects(tmp_path)
-    manager.event_dispatcher.add_listener("payment.completed", effects)
+    manager.event_dispatcher.add_listener("payment.completed", effects, id=_worker.LISTENER_ID)
 
     deadline = time.monotonic() + 30
     answers = []
@@ -127,8 +132,8 @@ def test_claim_of_a_killed_worker_expires_and_the_event_is_handled_later(
     assert answers[-1] == 200
     assert set(answers[:-1]) <= {409}
     assert effects.counts() == {event_id: 1}
-    row = processor.inbox.inbox_get("mock", event_id)
-    assert row is not None and (row.status, row.attempts) == (InboxStatus.PROCESSED, 2)
+    (done,) = deliveries_of(manager.store, event_id)
+    assert (done.status, done.attempts) == (DeliveryStatus.SUCCEEDED, 2)
 
 
 def test_simultaneous_claims_from_four_processes_never_share_an_event(target: StoreTarget) -> None:

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests._support import SimplePlugin
 from tests.stores._support import StoreTarget
-from tests.webhooks._support import SECRET, SideEffects, completed_delivery, signed
+from tests.webhooks._support import (
+    SECRET,
+    SideEffects,
+    completed_delivery,
+    deliveries_of,
+    signed,
+)
 from vbwd_plugins import (
     Event,
     PluginManager,
     WebhookProcessor,
 )
+from vbwd_plugins.delivery import Delivery, DeliveryStatus
 from vbwd_plugins.errors import StoreError
 from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
 from vbwd_plugins.webhooks import (
-    InboxClaim,
     InboxRecord,
     InboxStatus,
     WebhookInbox,
@@ -37,7 +44,7 @@ def record(processor: WebhookProcessor, event_id: str) -> InboxRecord:
 def test_valid_delivery_is_handled_once_and_recorded_processed(
     processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
-    """A verified delivery answers 200, runs the listener once and leaves a processed row."""
+    """A verified delivery answers 200, runs the listener once, records row and delivery."""
     delivery = completed_delivery(mock)
     event_id = json.loads(delivery.body)["id"]
     response = processor.process("mock", delivery.headers, delivery.body)
@@ -45,12 +52,16 @@ def test_valid_delivery_is_handled_once_and_recorded_processed(
     assert response.body == {"status": "processed", "event_id": event_id}
     assert effects.counts() == {event_id: 1}
     row = record(processor, event_id)
-    assert row.status is InboxStatus.PROCESSED
+    assert row.status is InboxStatus.RECORDED
     assert row.attempts == 1
     assert row.error is None
     assert row.event_type == "payment.completed"
     assert row.payload == json.loads(delivery.body)
-    assert row.processed_at is not None and row.claimed_until is None
+    (done,) = deliveries_of(processor.inbox, event_id)
+    assert done.status is DeliveryStatus.SUCCEEDED
+    assert done.event_uid == f"mock:{event_id}:0"
+    assert done.listener_id == "tests.webhooks._support.SideEffects"
+    assert (done.attempts, done.last_error, done.lease_until) == (1, None, None)
 
 
 def test_redelivery_is_acknowledged_without_handling_again(
@@ -136,95 +147,102 @@ def test_malformed_body_with_a_valid_signature_is_400(
 def test_handler_failure_is_500_then_the_redelivery_retries_it(
     processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
-    """A failing listener: 500, row failed with the error; the next delivery handles it."""
+    """A failing listener: 500, its delivery pending with the error; the next delivery runs it."""
     delivery = completed_delivery(mock)
     event_id = json.loads(delivery.body)["id"]
     effects.fail_once = frozenset({event_id})
     response = processor.process("mock", delivery.headers, delivery.body)
     assert response.status == 500
-    assert response.body == {"status": "failed", "event_id": event_id, "error": "handler failed"}
-    failed = record(processor, event_id)
-    assert failed.status is InboxStatus.FAILED
-    assert failed.error is not None
-    assert failed.error.startswith("ExceptionGroup: ")
-    assert f"RuntimeError: scripted failure handling {event_id}" in failed.error
+    assert response.body == {
+        "status": "failed",
+        "event_id": event_id,
+        "error": "1 of 1 listener(s) failed",
+    }
+    (failed,) = deliveries_of(processor.inbox, event_id)
+    assert failed.status is DeliveryStatus.PENDING
+    assert failed.last_error == f"RuntimeError: scripted failure handling {event_id}"
     assert effects.counts() == {}
 
     response = processor.process("mock", delivery.headers, delivery.body)
     assert response.status == 200
     assert response.body["status"] == "processed"
-    done = record(processor, event_id)
-    assert done.status is InboxStatus.PROCESSED
-    assert done.attempts == 2
-    assert done.error is None
+    (done,) = deliveries_of(processor.inbox, event_id)
+    assert (done.status, done.attempts) == (DeliveryStatus.SUCCEEDED, 2)
     assert effects.counts() == {event_id: 1}
+    assert record(processor, event_id).status is InboxStatus.RECORDED
 
 
-def test_payload_error_raised_while_handling_is_400_and_recorded_failed(
+def test_event_the_provider_cannot_translate_is_400_and_not_recorded(
     processor: WebhookProcessor, mock: MockPaymentPlugin
 ) -> None:
-    """An event the provider cannot translate (amount not an int) answers 400, row failed."""
+    """An event the provider cannot translate (amount not an int): 400 before it is recorded."""
     delivery = completed_delivery(mock, amount="lots")
-    event_id = json.loads(delivery.body)["id"]
     response = processor.process("mock", delivery.headers, delivery.body)
     assert response.status == 400
-    row = record(processor, event_id)
-    assert row.status is InboxStatus.FAILED
-    assert row.error is not None and row.error.startswith("WebhookPayloadError: ")
+    assert processor.inbox.inbox_list() == []
 
 
 def test_event_is_in_the_inbox_before_it_is_handled(
     processor: WebhookProcessor, manager: PluginManager, mock: MockPaymentPlugin
 ) -> None:
-    """While the listener runs, the row already exists, claimed (PROCESSING, lease set)."""
-    seen: list[InboxRecord | None] = []
+    """While the listener runs, the row exists and its delivery is claimed (RUNNING, leased)."""
+    seen: list[tuple[InboxRecord | None, list[Delivery]]] = []
 
     def look(event: Event) -> None:
-        seen.append(processor.inbox.inbox_get("mock", str(event.data["provider_event_id"])))
+        event_id = str(event.data["provider_event_id"])
+        seen.append(
+            (processor.inbox.inbox_get("mock", event_id), deliveries_of(processor.inbox, event_id))
+        )
 
-    manager.event_dispatcher.add_listener("payment.completed", look)
+    manager.event_dispatcher.add_listener("payment.completed", look, id="look")
     delivery = completed_delivery(mock)
     assert processor.process("mock", delivery.headers, delivery.body).status == 200
-    (during,) = seen
-    assert during is not None
-    assert during.status is InboxStatus.PROCESSING
-    assert during.claimed_until is not None and during.claimed_until > during.received_at
+    ((row, during),) = seen
+    assert row is not None and row.status is InboxStatus.RECORDED
+    mine = {one.listener_id: one for one in during}["look"]
+    assert mine.status is DeliveryStatus.RUNNING
+    assert mine.lease_until is not None and mine.lease_until > mine.created_at
 
 
 def test_event_claimed_by_another_worker_is_409(
     processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
-    """A delivery of an event another worker is handling answers 409 and handles nothing."""
+    """A redelivery while another worker runs the delivery answers 409 and runs nothing."""
     delivery = completed_delivery(mock)
     event_id = json.loads(delivery.body)["id"]
-    other = processor.inbox.inbox_claim(
-        "mock", event_id, event_type=None, payload=delivery.body.decode(), lease=timedelta(hours=1)
-    )
-    assert other.token is not None
+    outbox = processor.deliveries.outbox
+    effects.fail_once = frozenset({event_id})
+    assert processor.process("mock", delivery.headers, delivery.body).status == 500
+    (pending,) = deliveries_of(processor.inbox, event_id)
+    other = outbox.delivery_claim(pending.id, lease=timedelta(hours=1), due_only=False)
+    assert other is not None
     response = processor.process("mock", delivery.headers, delivery.body)
     assert response.status == 409
     assert response.body == {"status": "in_progress", "event_id": event_id}
     assert effects.counts() == {}
-    assert processor.inbox.inbox_complete("mock", event_id, other.token)
+    assert outbox.delivery_succeed(pending.id, other.token)
     assert processor.process("mock", delivery.headers, delivery.body).body["status"] == "duplicate"
 
 
 def test_expired_claim_of_a_crashed_worker_is_taken_over(
     processor: WebhookProcessor, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
-    """A claim whose lease ran out is reclaimed by the next delivery; the old token is void."""
+    """A claim whose lease ran out is taken over by the next delivery; the old token is void."""
     delivery = completed_delivery(mock)
     event_id = json.loads(delivery.body)["id"]
-    crashed = processor.inbox.inbox_claim(
-        "mock", event_id, event_type=None, payload=delivery.body.decode(), lease=timedelta(0)
-    )
-    assert crashed.token is not None
+    outbox = processor.deliveries.outbox
+    effects.fail_once = frozenset({event_id})
+    assert processor.process("mock", delivery.headers, delivery.body).status == 500
+    (pending,) = deliveries_of(processor.inbox, event_id)
+    crashed = outbox.delivery_claim(pending.id, lease=timedelta(microseconds=1), due_only=False)
+    assert crashed is not None
+    time.sleep(0.01)
     assert processor.process("mock", delivery.headers, delivery.body).status == 200
     assert effects.counts() == {event_id: 1}
-    assert record(processor, event_id).attempts == 2
-    assert not processor.inbox.inbox_complete("mock", event_id, crashed.token)
-    assert not processor.inbox.inbox_fail("mock", event_id, crashed.token, "late")
-    assert record(processor, event_id).status is InboxStatus.PROCESSED
+    (done,) = deliveries_of(processor.inbox, event_id)
+    assert (done.status, done.attempts) == (DeliveryStatus.SUCCEEDED, 3)
+    assert not outbox.delivery_succeed(pending.id, crashed.token)
+    assert not outbox.delivery_fail(pending.id, crashed.token, "late", retry_at=None)
 
 
 def test_event_without_an_id_is_deduplicated_by_its_body(
@@ -302,46 +320,11 @@ def test_body_may_be_a_bytearray_or_memoryview(
     assert processor.process("mock", second.headers, view).status == 200
 
 
-class _BrokenInbox:
-    """An inbox whose database is down for the chosen operations."""
-
-    def __init__(self, inner: WebhookInbox, broken: set[str]) -> None:
-        self.inner = inner
-        self.broken = broken
-
-    def _check(self, operation: str) -> None:
-        if operation in self.broken:
-            raise StoreError(f"database unavailable during {operation}")
-
-    def inbox_claim(self, provider: str, event_id: str, **kwargs: Any) -> InboxClaim:
-        self._check("claim")
-        return self.inner.inbox_claim(provider, event_id, **kwargs)
-
-    def inbox_complete(self, provider: str, event_id: str, token: str) -> bool:
-        self._check("complete")
-        return self.inner.inbox_complete(provider, event_id, token)
-
-    def inbox_fail(self, provider: str, event_id: str, token: str, error: str) -> bool:
-        self._check("fail")
-        return self.inner.inbox_fail(provider, event_id, token, error)
-
-    def inbox_get(self, provider: str, event_id: str) -> InboxRecord | None:
-        return self.inner.inbox_get(provider, event_id)
-
-    def inbox_list(self, **kwargs: Any) -> list[InboxRecord]:
-        return self.inner.inbox_list(**kwargs)
-
-    def inbox_purge(self, *, older_than: timedelta) -> int:
-        return self.inner.inbox_purge(older_than=older_than)
-
-
 def test_event_is_not_handled_when_the_inbox_cannot_record_it(
     manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
     """No durable record, no handling: 500 so the provider delivers again later."""
-    store = manager.store
-    assert isinstance(store, WebhookInbox)
-    processor = WebhookProcessor(manager, inbox=_BrokenInbox(store, {"claim"}))
+    processor = WebhookProcessor(manager, inbox=_BrokenStore(manager.store, {"outbox_accept"}))
     delivery = completed_delivery(mock)
     response = processor.process("mock", delivery.headers, delivery.body)
     assert response.status == 500
@@ -349,28 +332,11 @@ def test_event_is_not_handled_when_the_inbox_cannot_record_it(
     assert effects.counts() == {}
 
 
-def test_handled_event_is_acknowledged_even_if_marking_it_fails(
-    manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
-) -> None:
-    """Handled but not marked: still 200, since a retry would handle it a second time."""
-    store = manager.store
-    assert isinstance(store, WebhookInbox)
-    processor = WebhookProcessor(manager, inbox=_BrokenInbox(store, {"complete"}))
-    delivery = completed_delivery(mock)
-    event_id = json.loads(delivery.body)["id"]
-    assert processor.process("mock", delivery.headers, delivery.body).status == 200
-    assert effects.counts() == {event_id: 1}
-    row = store.inbox_get("mock", event_id)
-    assert row is not None and row.status is InboxStatus.PROCESSING
-
-
 def test_failure_is_500_even_if_marking_it_failed_fails(
     manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
-    """A handler failure is answered 500 also when the inbox cannot record the failure."""
-    store = manager.store
-    assert isinstance(store, WebhookInbox)
-    processor = WebhookProcessor(manager, inbox=_BrokenInbox(store, {"fail"}))
+    """A listener failure is answered 500 also when the store cannot record the failure."""
+    processor = WebhookProcessor(manager, inbox=_BrokenStore(manager.store, {"delivery_fail"}))
     delivery = completed_delivery(mock)
     effects.fail_always.add(json.loads(delivery.body)["id"])
     assert processor.process("mock", delivery.headers, delivery.body).status == 500
@@ -400,3 +366,47 @@ def test_pipeline_names_are_exported() -> None:
     }
     assert names == set(vbwd_plugins.webhooks.__all__)
     assert {"WebhookProcessor", "WebhookResponse"} <= set(vbwd_plugins.__all__)
+
+
+def test_listener_whose_success_is_not_recorded_is_not_run_again_while_its_lease_holds(
+    manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
+) -> None:
+    """Ran, success not recorded: 500; a redelivery gets 409 until the lease ends, then reruns."""
+    store = manager.store
+    broken = _BrokenStore(store, {"delivery_succeed"})
+    processor = WebhookProcessor(manager, inbox=broken, lease=timedelta(seconds=1))
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    assert processor.process("mock", delivery.headers, delivery.body).status == 500
+    assert effects.counts() == {event_id: 1}
+    broken.broken.clear()
+    response = processor.process("mock", delivery.headers, delivery.body)
+    assert response.status == 409
+    assert effects.counts() == {event_id: 1}
+    (held,) = deliveries_of(store, event_id)
+    assert held.lease_until is not None
+    time.sleep(max(0.0, (held.lease_until - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert processor.process("mock", delivery.headers, delivery.body).status == 200
+    assert effects.counts() == {event_id: 2}
+    (done,) = deliveries_of(store, event_id)
+    assert (done.status, done.attempts) == (DeliveryStatus.SUCCEEDED, 2)
+
+
+class _BrokenStore:
+    """The store, with its database down for the named operations (everything else passes)."""
+
+    def __init__(self, inner: object, broken: set[str]) -> None:
+        self.inner = inner
+        self.broken = broken
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name.startswith(("inbox_", "outbox_", "delivery_", "deliveries_", "event_")):
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if name in self.broken:
+                    raise StoreError(f"database unavailable during {name}")
+                return attribute(*args, **kwargs)
+
+            return call
+        return attribute

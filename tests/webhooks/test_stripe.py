@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from tests.stores._support import StoreTarget
+from tests.webhooks._support import deliveries_of
 from vbwd_plugins import (
     Event,
     PluginManager,
     WebhookProcessor,
 )
 from vbwd_plugins.config import FernetSecretBox
+from vbwd_plugins.delivery import DeliveryStatus
 from vbwd_plugins.webhooks import InboxStatus
 
 pytest.importorskip("vbwd_stripe", reason="the vbwd-stripe distribution is not installed")
@@ -118,7 +120,7 @@ def test_stripe_delivery_activates_once_and_redelivery_is_a_duplicate(
     assert len(activations.events) == 1
     row = processor.inbox.inbox_get("stripe", "evt_pipe_0001")
     assert row is not None
-    assert row.status is InboxStatus.PROCESSED
+    assert row.status is InboxStatus.RECORDED
     assert row.event_type == "payment_intent.succeeded"
     assert row.payload["data"]["object"]["client_secret"] == "[redacted]"
 
@@ -181,11 +183,9 @@ def test_failed_activation_is_retried_by_stripes_redelivery(
     body = succeeded_event("evt_pipe_retry")
     activations.fail_next = True
     assert deliver(processor, body).status == 500
-    row = processor.inbox.inbox_get("stripe", "evt_pipe_retry")
-    assert row is not None and row.status is InboxStatus.FAILED
-    assert (
-        row.error is not None and "ConnectionError: subscription database unavailable" in row.error
-    )
+    (failed,) = deliveries_of(processor.inbox, "evt_pipe_retry", "stripe")
+    assert failed.status is DeliveryStatus.PENDING
+    assert failed.last_error == "ConnectionError: subscription database unavailable"
     assert deliver(processor, body).status == 200
     assert deliver(processor, body).body["status"] == "duplicate"
     assert len(activations.events) == 1

@@ -46,18 +46,24 @@ SANDBOX_CERT_HOST = "api.sandbox.paypal.com"
 
 
 class FakeClock:
-    """Monotonic seconds and wall-clock time that tests can move forward."""
+    """Monotonic seconds and wall-clock time that tests can move forward (or stop)."""
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self.frozen: datetime | None = None
 
     def monotonic(self) -> float:
         """``time.monotonic()`` plus the offset."""
         return time.monotonic() + self.offset
 
     def now(self) -> datetime:
-        """The current UTC time plus the offset."""
-        return datetime.now(UTC) + timedelta(seconds=self.offset)
+        """The current UTC time (or the frozen one) plus the offset."""
+        base = self.frozen if self.frozen is not None else datetime.now(UTC)
+        return base + timedelta(seconds=self.offset)
+
+    def freeze(self, at: datetime) -> None:
+        """Stop the wall clock at ``at`` (exact boundaries without racing real time)."""
+        self.frozen, self.offset = at, 0.0
 
     def advance(self, seconds: float) -> None:
         """Move both clocks forward."""

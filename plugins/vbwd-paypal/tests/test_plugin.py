@@ -166,6 +166,8 @@ def test_public_surface() -> None:
     """vbwd_paypal exports exactly its documented names, sorted."""
     assert vbwd_paypal.__all__ == sorted(vbwd_paypal.__all__)
     assert set(vbwd_paypal.__all__) == {
+        "ORDER_APPROVED",
+        "OrderApproved",
         "PAYPAL_CURRENCY_RULES",
         "PayPalAPIError",
         "PayPalClient",

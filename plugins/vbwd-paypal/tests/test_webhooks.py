@@ -12,9 +12,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vbwd_paypal._certs import SIGNING_CERT_NAMES
 from vbwd_paypal._config import DEFAULT_CERT_HOSTS
 from vbwd_paypal._webhooks import check_cert_url, signed_message
-from vbwd_paypal.testing import TestPKI
+from vbwd_paypal.testing import Issued, TestPKI
 from vbwd_paypal.testing import WebhookSigner as Signer
 from vbwd_paypal.testing import make_event as webhook_event
 
@@ -169,6 +170,58 @@ def test_leaf_without_subject_alt_name_is_accepted(rig: Rig, signer: Signer, pki
     rig.plugin.verify_request(headers, body)
 
 
+def serve_leaf(rig: Rig, signer: Signer, leaf: Issued, name: str) -> tuple[dict[str, str], bytes]:
+    """Serve ``leaf`` under ``name`` and sign a delivery with its key."""
+    path = rig.fake.serve_certificate(name, leaf.pem)
+    body = completed_body()
+    headers = signer.headers(body, key=leaf.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
+    return headers, body
+
+
+@pytest.mark.parametrize(
+    ("name", "san", "common_name"),
+    [
+        ("evil.example", True, None),
+        ("evil.example", False, None),
+        ("messageverificationcerts.sandbox.paypal.com.evil.example", True, None),
+        ("*.sandbox.paypal.com", True, None),
+        ("api.sandbox.paypal.com", True, None),
+        # the common name says PayPal, the subjectAltName (which decides) does not
+        ("evil.example", True, SIGNING_CERT_NAMES["sandbox"]),
+    ],
+    ids=["san", "cn", "suffix", "wildcard", "other-paypal-host", "cn-but-not-san"],
+)
+def test_trusted_certificate_for_another_name_is_rejected(
+    rig: Rig, signer: Signer, pki: TestPKI, name: str, san: bool, common_name: str | None
+) -> None:
+    """A leaf that chains to a trusted root but is not PayPal's signing name is refused."""
+    leaf = pki.issue(name, san=san, common_name=common_name)
+    headers, body = serve_leaf(rig, signer, leaf, "CERT-foreign-name")
+    with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
+        rig.plugin.verify_request(headers, body)
+    assert rig.dispatcher.events == []
+
+
+def test_live_mode_accepts_only_the_live_signing_name(
+    make_rig: Callable[..., Rig], signer: Signer, pki: TestPKI
+) -> None:
+    """mode=live trusts messageverificationcerts.paypal.com and refuses the sandbox name."""
+    rig = make_rig(mode="live")
+    live = pki.issue(SIGNING_CERT_NAMES["live"])
+    headers, body = serve_leaf(rig, signer, live, "CERT-live")
+    rig.plugin.verify_request(headers, body)
+    headers, body = serve_leaf(rig, signer, pki.signing, "CERT-sandbox")
+    with pytest.raises(WebhookVerificationError, match=r"messageverificationcerts\.paypal\.com"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_sandbox_mode_refuses_the_live_signing_name(rig: Rig, signer: Signer, pki: TestPKI) -> None:
+    """mode=sandbox does not accept PayPal's live signing certificate (nor vice versa)."""
+    headers, body = serve_leaf(rig, signer, pki.issue(SIGNING_CERT_NAMES["live"]), "CERT-l")
+    with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
+        rig.plugin.verify_request(headers, body)
+
+
 def test_oversized_certificate_download_is_rejected(rig: Rig, signer: Signer) -> None:
     """A certificate URL answering with more than 64 KiB is not read to the end."""
     path = rig.fake.serve_certificate("CERT-huge", b"A" * (70 * 1024))
@@ -236,14 +289,30 @@ def test_every_paypal_certificate_host_is_accepted(rig: Rig, signer: Signer, hos
 
 @pytest.mark.parametrize("offset", [-301, 301, -3600, 86_400])
 def test_transmission_time_outside_the_tolerance_is_rejected(
-    rig: Rig, signer: Signer, offset: int
+    rig: Rig, signer: Signer, clock: FakeClock, offset: int
 ) -> None:
-    """A delivery older or newer than transmission_tolerance (300 s) is refused, unfetched."""
+    """A delivery older or newer than transmission_tolerance (300 s) is refused, unfetched.
+
+    The clock stands still on a whole second, so PayPal's whole-second transmission time
+    is exactly ``offset`` seconds away (no margin lost to truncation or to elapsed time).
+    """
+    clock.freeze(datetime.now(UTC).replace(microsecond=0))
     body = completed_body()
-    headers = signer.headers(body, sent_at=datetime.now(UTC) + timedelta(seconds=offset))
+    headers = signer.headers(body, sent_at=clock.now() + timedelta(seconds=offset))
     with pytest.raises(WebhookVerificationError, match="transmission time"):
         rig.plugin.verify_request(headers, body)
     assert no_request_was_made(rig)
+
+
+@pytest.mark.parametrize("offset", [-300, 300])
+def test_transmission_time_exactly_at_the_tolerance_is_accepted(
+    rig: Rig, signer: Signer, clock: FakeClock, offset: int
+) -> None:
+    """The tolerance is inclusive: 300 s either way still verifies (frozen clock, exact)."""
+    clock.freeze(datetime.now(UTC).replace(microsecond=0))
+    body = completed_body()
+    headers = signer.headers(body, sent_at=clock.now() + timedelta(seconds=offset))
+    rig.plugin.verify_request(headers, body)
 
 
 def test_transmission_tolerance_is_configurable(
@@ -452,22 +521,6 @@ def test_other_event_types_are_ignored_and_logged_at_debug(
     assert "PAYMENT.CAPTURE.REVERSED" in caplog.text
 
 
-def approved_event(order_id: str, intent: str = "CAPTURE") -> dict[str, object]:
-    """A CHECKOUT.ORDER.APPROVED delivery for ``order_id``."""
-    order = {
-        "id": order_id,
-        "intent": intent,
-        "status": "APPROVED",
-        "purchase_units": [
-            {
-                "amount": {"currency_code": "USD", "value": "10.00"},
-                "custom_id": custom_id(SUB, USER),
-            }
-        ],
-    }
-    return webhook_event("CHECKOUT.ORDER.APPROVED", order, resource_type="checkout-order")
-
-
 def approved_order(rig: Rig, manual: bool = False) -> str:
     """An order the payer has approved."""
     result = rig.plugin.create_payment_intent(
@@ -476,68 +529,6 @@ def approved_order(rig: Rig, manual: bool = False) -> str:
     assert result.transaction_id is not None
     rig.fake.approve(result.transaction_id)
     return result.transaction_id
-
-
-def test_approval_is_ignored_unless_configured(rig: Rig, signer: Signer) -> None:
-    """Without capture_on_approval an approval emits nothing and captures nothing."""
-    order_id = approved_order(rig)
-    assert deliver(rig, signer, approved_event(order_id)) == []
-    assert rig.fake.calls("POST", f"/v2/checkout/orders/{order_id}/capture") == []
-
-
-def test_approval_captures_once_when_configured(
-    make_rig: Callable[..., Rig], signer: Signer
-) -> None:
-    """capture_on_approval captures with an order-derived request id; redelivery is a no-op."""
-    rig = make_rig(capture_on_approval=True)
-    order_id = approved_order(rig)
-    assert deliver(rig, signer, approved_event(order_id)) == []
-    assert deliver(rig, signer, approved_event(order_id)) == []
-    calls = rig.fake.calls("POST", f"/v2/checkout/orders/{order_id}/capture")
-    assert {c.header("PayPal-Request-Id") for c in calls} == {f"vbwd-approval-capture-{order_id}"}
-    assert rig.fake.orders[order_id]["status"] == "COMPLETED"
-    assert len(rig.fake.captures) == 1
-
-
-def test_approval_of_a_manual_capture_order_authorizes(
-    make_rig: Callable[..., Rig], signer: Signer
-) -> None:
-    """An AUTHORIZE order is authorized on approval, not captured."""
-    rig = make_rig(capture_on_approval=True)
-    order_id = approved_order(rig, manual=True)
-    deliver(rig, signer, approved_event(order_id, "AUTHORIZE"))
-    assert len(rig.fake.calls("POST", f"/v2/checkout/orders/{order_id}/authorize")) == 1
-    assert len(rig.fake.authorizations) == 1
-
-
-def test_declined_capture_on_approval_emits_payment_failed(
-    make_rig: Callable[..., Rig], signer: Signer
-) -> None:
-    """A decline when capturing on approval emits payment.failed for the order."""
-    rig = make_rig(capture_on_approval=True)
-    order_id = approved_order(rig)
-    rig.fake.decline_next = "error"
-    (data,) = deliver(rig, signer, approved_event(order_id))
-    assert isinstance(data, PaymentFailed)
-    assert data.transaction_id == order_id
-    assert data.error_code is PaymentErrorCode.DECLINED
-    assert data.amount == 1000
-    assert data.subscription_id == SUB
-
-
-def test_transient_failure_on_approval_raises_for_redelivery(
-    make_rig: Callable[..., Rig], signer: Signer
-) -> None:
-    """If PayPal is down while capturing on approval, handling raises so PayPal redelivers."""
-    rig = make_rig(capture_on_approval=True, max_retries=0)
-    order_id = approved_order(rig)
-    rig.fake.script(
-        "POST", rf"/v2/checkout/orders/{order_id}/capture", 503, {"name": "SERVICE_UNAVAILABLE"}
-    )
-    body = json.dumps(approved_event(order_id)).encode()
-    with pytest.raises(Exception, match="503"):
-        rig.plugin.process_webhook(signer.headers(body), body)
-    assert rig.dispatcher.events == []
 
 
 # -- the URL check as a property ---------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_get_payment_after_a_decline_is_failed(plugin: StripePlugin) -> None:
     assert created.transaction_id is not None
     plugin.process_payment(created.transaction_id, "pm_card_chargeDeclinedInsufficientFunds")
     current = plugin.get_payment(created.transaction_id)
-    assert current.status is PaymentStatus.FAILED
+    assert current.status is PaymentStatus.FAILED and not current.success
     assert current.error_code is PaymentErrorCode.INSUFFICIENT_FUNDS
 
 

@@ -20,12 +20,12 @@ keeps the stored secret. Validation errors name fields and reasons, never values
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+from vbwd_plugins._json import parse_json
 from vbwd_plugins.admin._response import AdminResponse
 from vbwd_plugins.config._schema import is_config_schema
 from vbwd_plugins.errors import (
@@ -153,14 +153,16 @@ class PluginAdmin:
         """Validate and apply new configuration; ``replace`` drops fields not given.
 
         Without ``replace`` the given fields are merged into the current configuration.
-        A field given as ``"**********"`` keeps its current (secret) value. An enabled
-        plugin is validated first, then restarted with it together with the plugins that
-        depend on it; if the new configuration is refused, it keeps running with the old
-        one. One store read and one write (``PluginManager.configure_plugin``).
+        A field given as ``"**********"`` keeps its current (secret) value; a field that
+        decides where secrets go (:class:`~vbwd_plugins.config.Trusted`) changes only with
+        the secrets it guards given again. An enabled plugin is validated first, then
+        restarted with it together with the plugins that depend on it; if the new
+        configuration is refused, it keeps running with the old one. One store read and
+        one write (``PluginManager.configure_plugin``).
         """
         with self._lock:
             self._require(name)
-            self._manager.configure_plugin(name, values, patch=not replace)
+            self._manager.configure_plugin(name, values, patch=not replace, operator=True)
             return self.show(name)
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -295,9 +297,9 @@ def _json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _BadRequest("The request body is not valid JSON") from None
+        value = parse_json(body)
+    except ValueError as exc:
+        raise _BadRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _BadRequest("The request body must be a JSON object")
     return value

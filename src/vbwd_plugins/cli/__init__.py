@@ -1,4 +1,4 @@
-"""The ``vbwd-plugins`` command: inspect and manage plugins, the webhook inbox and keys.
+"""The ``vbwd-plugins`` command: inspect and manage plugins, the webhook inbox, deliveries and keys.
 
 State lives in a store, chosen by ``--store``, else ``$VBWD_PLUGINS_STORE``, else the
 SQLite file ``$VBWD_PLUGINS_SQLITE_PATH`` or ``./vbwd-plugins.sqlite3``. A
@@ -53,6 +53,8 @@ __all__ = [
 
 
 # -- parser and entry point ------------------------------------------------------------------
+
+_UNFINISHED_HELP = "webhooks with a delivery not succeeded (pending, running or dead)"
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -158,23 +160,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     inbox = commands.add_parser("inbox", help="the webhook inbox: list, replay, purge")
     inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
-    inbox_list = inbox_commands.add_parser("list", help="received webhook events, newest first")
+    inbox_list = inbox_commands.add_parser(
+        "list", help="received webhook events, newest first, with their deliveries"
+    )
     inbox_list.set_defaults(func=_lazy("_ops", "cmd_inbox_list"))
-    inbox_list.add_argument("--status", choices=["processing", "processed", "failed"])
+    which = inbox_list.add_mutually_exclusive_group()
+    which.add_argument(
+        "--status",
+        choices=["recorded", "processing", "processed", "failed"],
+        help="the inbox row's status (webhooks recorded with their deliveries: recorded)",
+    )
+    which.add_argument("--unfinished", action="store_true", help=_UNFINISHED_HELP)
     inbox_list.add_argument("--provider")
     inbox_list.add_argument("--limit", type=int, default=50)
     json_flag(inbox_list)
-    replay = inbox_commands.add_parser("replay", help="handle failed events again")
+    replay = inbox_commands.add_parser(
+        "replay",
+        help="run again the deliveries of webhooks that did not succeed",
+        description="Run again the deliveries of webhooks that did not succeed (dead ones "
+        "included; succeeded ones never). Host listeners need --celery or --factory.",
+    )
     replay.set_defaults(func=_lazy("_ops", "cmd_inbox_replay"))
     replay.add_argument("provider", nargs="?")
     replay.add_argument("event_ids", nargs="*", metavar="EVENT_ID")
-    replay.add_argument("--failed", action="store_true", help="every failed event")
+    replay.add_argument("--unfinished", action="store_true", help=_UNFINISHED_HELP)
     replay.add_argument("--limit", type=int, default=1000)
+    _runner_options(replay)
     purge = inbox_commands.add_parser("purge", help="delete old processed events")
     purge.set_defaults(func=_lazy("_ops", "cmd_inbox_purge"))
     purge.add_argument(
         "--older-than", type=parse_duration, required=True, help="age such as 30d, 12h"
     )
+
+    _deliveries_parser(commands, json_flag)
 
     keys = commands.add_parser("keys", help="encryption keys of stored secrets")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -193,6 +211,61 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-prefix", default="/admin/plugins")
     serve.add_argument("--webhook-prefix", default="/webhooks")
     return parser
+
+
+def _deliveries_parser(commands: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
+    """``deliveries list|show|retry|purge|sweep`` (``vbwd_plugins.cli._deliveries``)."""
+    parent = commands.add_parser("deliveries", help="each listener's deliveries of each event")
+    actions = parent.add_subparsers(dest="deliveries_command", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str, description: str | None = None) -> Any:
+        sub = actions.add_parser(name, help=help_text, description=description or help_text)
+        sub.set_defaults(func=_lazy("_deliveries", f"cmd_{name}"))
+        return sub
+
+    listing = action("list", "deliveries, most recently updated first")
+    listing.add_argument("--status", choices=["pending", "running", "succeeded", "dead"])
+    listing.add_argument("--event", metavar="NAME", help="event name, e.g. payment.completed")
+    listing.add_argument("--listener", metavar="ID", help="listener id")
+    listing.add_argument("--limit", type=int, default=50)
+    json_flag(listing)
+    show = action("show", "one delivery and its event")
+    show.add_argument("delivery_id", metavar="ID")
+    json_flag(show)
+    retry = action(
+        "retry",
+        "make deliveries due again: one, a listener's dead ones, or all dead ones",
+        "Make deliveries due again; without --celery or --factory they run at the next sweep.",
+    )
+    retry.add_argument("delivery_id", nargs="?", metavar="ID")
+    retry.add_argument("--listener", metavar="ID", help="every dead delivery of this listener")
+    retry.add_argument("--all-dead", action="store_true", help="every dead delivery")
+    _runner_options(retry)
+    json_flag(retry)
+    purge = action("purge", "delete old succeeded deliveries")
+    purge.add_argument(
+        "--older-than", type=parse_duration, required=True, help="age such as 30d, 12h"
+    )
+    sweep = action(
+        "sweep",
+        "hand due deliveries, and those whose runner died, to a runner",
+        "Hand due deliveries (a lost task) and running ones whose lease expired (a killed "
+        "worker) to a runner, as the Celery beat task vbwd_plugins.sweep does.",
+    )
+    sweep.add_argument("--limit", type=int, default=1000, help="most deliveries per sweep")
+    _runner_options(sweep)
+    json_flag(sweep)
+
+
+def _runner_options(sub: argparse.ArgumentParser) -> None:
+    """Where deliveries run: ``--celery MODULE:APP`` or ``--factory MODULE:FUNC``."""
+    where = sub.add_mutually_exclusive_group()
+    where.add_argument(
+        "--celery", metavar="MODULE:APP", help="the host's Celery app: enqueue them there"
+    )
+    where.add_argument(
+        "--factory", metavar="MODULE:FUNC", help="the host's manager factory: run them here"
+    )
 
 
 class _StderrHandler(logging.Handler):

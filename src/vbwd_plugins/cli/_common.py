@@ -1,4 +1,5 @@
-"""What every command uses: output, one-line errors, and the store it works on.
+"""What every command uses: output, one-line errors, the store it works on, and the host's
+code (``--celery MODULE:APP``, ``--factory MODULE:FUNC``) that runs deliveries.
 
 Building the parser imports this module and nothing heavier: a store, the manager and the
 commands load when a command runs.
@@ -14,11 +15,14 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vbwd_plugins.delivery._engine import DeliveryEngine
+    from vbwd_plugins.delivery._outbox import Outbox
     from vbwd_plugins.plugins._manager import PluginManager
     from vbwd_plugins.stores._base import PluginRecord, StateStore
 
@@ -50,14 +54,25 @@ def err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+#: Longest duration accepted (the stores' timestamps cannot reach back much further).
+MAX_DURATION: Final = timedelta(days=36_500)
+
+
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` -> a timedelta."""
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` -> a timedelta longer than 0 and at most
+    100 years (``36500d``): ``0s`` is almost always a slip (purging events just processed
+    would let a provider's retry of them through again)."""
     match = _DURATION.fullmatch(text.strip().lower())
     if match is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration such as 30d, 12h, 90m, 3600s or 2w"
         )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is no time at all; give at least 1s")
+    if seconds > MAX_DURATION.total_seconds():
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than 100 years (36500d)")
+    return timedelta(seconds=seconds)
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -128,6 +143,61 @@ def started(args: argparse.Namespace, store: StateStore) -> PluginManager:
     report = manager.start()
     for name, exc in sorted(report.failed.items()):
         err(f"warning: plugin {name!r} did not start: {exc}")
+    return manager
+
+
+def outbox_of(store: StateStore) -> Outbox:
+    """``store`` as an outbox (where deliveries are recorded), or a one-line error."""
+    from vbwd_plugins.admin._deliveries import outbox_of as admin_outbox_of
+    from vbwd_plugins.errors import StoreError
+
+    try:
+        return admin_outbox_of(store)
+    except StoreError as exc:
+        raise CLIError(str(exc)) from None
+
+
+# -- the host's code: where deliveries run ---------------------------------------------------
+
+
+def load_object(spec: str, option: str) -> object:
+    """The object ``MODULE:NAME`` names (``NAME`` may be dotted)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise CLIError(f"{option} {spec!r}: give MODULE:NAME, e.g. {option} myapp.tasks:app")
+    try:
+        value: object = import_module(module_name)
+    except ImportError as exc:
+        raise CLIError(f"{option} {spec!r}: cannot import {module_name!r}: {exc}") from None
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise CLIError(f"{option} {spec!r}: {module_name!r} has no {attribute!r}") from None
+    return value
+
+
+def celery_engine(spec: str) -> DeliveryEngine:
+    """An engine that enqueues deliveries on the host's Celery app (``--celery MODULE:APP``)."""
+    try:
+        from vbwd_plugins.delivery.celery import CeleryEngine
+    except ImportError as exc:
+        raise CLIError(
+            f"--celery needs Celery ({exc.name} is missing): pip install 'vbwd-plugins[celery]'"
+        ) from None
+    return CeleryEngine(load_object(spec, "--celery"))  # type: ignore[arg-type]
+
+
+def host_manager(spec: str) -> PluginManager:
+    """The manager the host's factory builds (``--factory MODULE:FUNC``): its listeners."""
+    from vbwd_plugins.plugins._manager import PluginManager
+
+    factory = load_object(spec, "--factory")
+    if not callable(factory):
+        raise CLIError(f"--factory {spec!r} is not callable: name a function returning a manager")
+    manager = factory()
+    if not isinstance(manager, PluginManager):
+        raise CLIError(f"--factory {spec!r} returned {type(manager).__name__}, not a PluginManager")
     return manager
 
 

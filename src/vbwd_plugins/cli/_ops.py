@@ -7,16 +7,19 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vbwd_plugins.cli._common import (
     ENV_ADMIN_TOKEN,
     CLIError,
+    celery_engine,
     describe_store,
     err,
+    host_manager,
     out,
+    outbox_of,
     print_table,
     started,
     store_of,
@@ -26,8 +29,10 @@ from vbwd_plugins.errors import PluginError, SecretsError
 from vbwd_plugins.plugins._manager import PluginManager
 
 if TYPE_CHECKING:
+    from vbwd_plugins.delivery._model import Delivery
     from vbwd_plugins.stores._base import StateStore
     from vbwd_plugins.webhooks._inbox import InboxRecord, WebhookInbox
+    from vbwd_plugins.webhooks._processor import WebhookProcessor
 
 
 # -- the webhook inbox -----------------------------------------------------------------------
@@ -43,12 +48,24 @@ def _inbox(store: StateStore | None) -> WebhookInbox | None:
     return store
 
 
-def _inbox_row(record: InboxRecord) -> dict[str, Any]:
+def _inbox_row(record: InboxRecord, deliveries: Sequence[Delivery]) -> dict[str, Any]:
+    """A webhook with a count of its deliveries by status and the latest delivery error."""
+    from vbwd_plugins.delivery._model import DeliveryStatus
+
+    counts = dict.fromkeys((status.value for status in DeliveryStatus), 0)
+    for delivery in deliveries:
+        counts[delivery.status.value] += 1
+    failing = [d for d in deliveries if d.status is not DeliveryStatus.SUCCEEDED and d.last_error]
+    latest = max(failing, key=lambda delivery: delivery.updated_at, default=None)
     return {
         "provider": record.provider,
         "event_id": record.event_id,
         "event_type": record.event_type,
         "status": record.status.value,
+        "deliveries": counts,
+        "last_error": record.error
+        if latest is None
+        else f"{latest.listener_id}: {latest.last_error}",
         "attempts": record.attempts,
         "error": record.error,
         "received_at": record.received_at.isoformat(),
@@ -57,27 +74,47 @@ def _inbox_row(record: InboxRecord) -> dict[str, Any]:
     }
 
 
-def cmd_inbox_list(args: argparse.Namespace) -> int:
+def _webhooks(args: argparse.Namespace, store: StateStore) -> list[InboxRecord]:
+    """The inbox rows ``--unfinished`` or ``--status`` (and ``--provider``) select."""
     from vbwd_plugins.webhooks._inbox import InboxStatus
 
-    status = None if args.status is None else InboxStatus(args.status)
+    if args.limit < 1:
+        raise CLIError(f"--limit must be at least 1, got {args.limit}")
+    inbox = _inbox(store)
+    assert inbox is not None
+    if not args.unfinished:
+        status = None if args.status is None else InboxStatus(args.status)
+        return inbox.inbox_list(status=status, provider=args.provider, limit=args.limit)
+    keys = outbox_of(store).webhooks_unfinished(provider=args.provider, limit=args.limit)
+    found = (inbox.inbox_get(provider, event_id) for provider, event_id in keys)
+    return [record for record in found if record is not None]  # None: purged meanwhile
+
+
+def cmd_inbox_list(args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = []
     with store_of(args, create=False) as store:
-        inbox = _inbox(store)
-        records = (
-            []
-            if inbox is None
-            else inbox.inbox_list(status=status, provider=args.provider, limit=args.limit)
-        )
-    rows = [_inbox_row(record) for record in records]
+        if store is not None:
+            outbox = outbox_of(store)
+            rows = [
+                _inbox_row(record, outbox.deliveries_of_webhook(record.provider, record.event_id))
+                for record in _webhooks(args, store)
+            ]
     if args.json:
         out(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        out("No webhook events in the inbox" + (f" with status {args.status}." if status else "."))
+        which = (
+            " with unfinished deliveries"
+            if args.unfinished
+            else f" with status {args.status}"
+            if args.status
+            else ""
+        )
+        out(f"No webhook events{which}.")
         return 0
-    table = [("RECEIVED", "PROVIDER", "EVENT ID", "TYPE", "STATUS", "ATTEMPTS", "ERROR")]
+    table = [("RECEIVED", "PROVIDER", "EVENT ID", "TYPE", "STATUS", "DELIVERIES", "LAST ERROR")]
     for row in rows:
-        error = (row["error"] or "-").splitlines()[0][:240]
+        summary = ", ".join(f"{n} {status}" for status, n in row["deliveries"].items() if n)
         table.append(
             (
                 row["received_at"][:19],
@@ -85,8 +122,8 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
                 row["event_id"],
                 row["event_type"] or "-",
                 row["status"],
-                str(row["attempts"]),
-                error,
+                summary or "none",
+                (row["last_error"] or "-").splitlines()[0][:240],
             )
         )
     print_table(table)
@@ -94,30 +131,23 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox_replay(args: argparse.Namespace) -> int:
-    from vbwd_plugins.webhooks._inbox import InboxStatus
-    from vbwd_plugins.webhooks._processor import WebhookProcessor
-
     with store_of(args, create=False) as store:
-        inbox = _inbox(store)
-        if store is None or inbox is None:
+        if store is None:
             raise CLIError(f"no store at {describe_store(args)}: nothing to replay")
-        if args.failed:
+        if args.unfinished:
             if args.event_ids:
-                raise CLIError("give event ids or --failed, not both")
-            records = inbox.inbox_list(
-                status=InboxStatus.FAILED, provider=args.provider, limit=args.limit
-            )
-            targets = [(r.provider, r.event_id) for r in records]
+                raise CLIError("give event ids or --unfinished, not both")
+            targets = [(r.provider, r.event_id) for r in _webhooks(args, store)]
         elif args.event_ids:
             if not args.provider:
                 raise CLIError("give the provider, then the event ids: inbox replay stripe evt_1")
             targets = [(args.provider, event_id) for event_id in args.event_ids]
         else:
-            raise CLIError("give the event ids to replay, or --failed")
+            raise CLIError("give the event ids to replay, or --unfinished")
         if not targets:
-            out("No failed webhook events to replay.")
+            out("No unfinished webhook events to replay.")
             return 0
-        processor = WebhookProcessor(started(args, store), inbox)
+        processor = _replayer(args, store, targets)
         failed = 0
         for index, (provider, event_id) in enumerate(targets, start=1):
             response = processor.replay(provider, event_id)
@@ -129,8 +159,58 @@ def cmd_inbox_replay(args: argparse.Namespace) -> int:
     if failed:
         err(f"error: {failed} of {len(targets)} event(s) were not handled")
         return 1
-    out(f"Replayed {len(targets)} event(s).")
+    where = "enqueued on Celery" if args.celery is not None else "run here"
+    out(f"Replayed {len(targets)} event(s) ({where}).")
     return 0
+
+
+def _replayer(
+    args: argparse.Namespace, store: StateStore, targets: Sequence[tuple[str, str]]
+) -> WebhookProcessor:
+    """A processor whose manager has the listeners the replayed deliveries need.
+
+    ``--factory``: the host's manager (its listeners run here). ``--celery``: the plugins of
+    the store, handing deliveries to the host's workers. Neither: the plugins of the store
+    run them here, as under ``serve``; refused if a delivery is for a listener they lack.
+    """
+    from vbwd_plugins.webhooks._processor import WebhookProcessor
+
+    if args.factory is not None:
+        return WebhookProcessor(host_manager(args.factory))
+    manager = started(args, store)
+    if args.celery is not None:
+        manager.set_delivery_engine(celery_engine(args.celery))
+    for provider, event_id in targets:
+        _check_replayable(manager, store, provider, event_id, deferred=args.celery is not None)
+    return WebhookProcessor(manager)
+
+
+def _check_replayable(
+    manager: PluginManager, store: StateStore, provider: str, event_id: str, *, deferred: bool
+) -> None:
+    """Refuse a replay this process would get wrong for lack of the host's listeners."""
+    from vbwd_plugins.delivery._model import DeliveryStatus
+    from vbwd_plugins.webhooks._inbox import InboxStatus
+
+    inbox = _inbox(store)
+    record = None if inbox is None else inbox.inbox_get(provider, event_id)
+    if deferred:
+        if record is not None and record.status in (InboxStatus.FAILED, InboxStatus.PROCESSING):
+            raise CLIError(
+                f"{provider} {event_id} was received before deliveries were recorded; its "
+                "replay records one per listener, which needs the host's: use --factory "
+                "MODULE:FUNC instead of --celery"
+            )
+        return
+    for one in outbox_of(store).deliveries_of_webhook(provider, event_id):
+        if one.status is DeliveryStatus.SUCCEEDED:
+            continue
+        if manager.event_dispatcher.find_listener(one.event_name, one.listener_id) is None:
+            raise CLIError(
+                f"{provider} {event_id}: delivery {one.id} is for listener {one.listener_id!r}, "
+                "which no enabled plugin has; give the host's --factory MODULE:FUNC (run it "
+                "here) or --celery MODULE:APP (its workers run it)"
+            )
 
 
 def cmd_inbox_purge(args: argparse.Namespace) -> int:

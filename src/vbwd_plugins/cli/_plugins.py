@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from vbwd_plugins._json import parse_json
 from vbwd_plugins.admin._service import PluginAdmin
 from vbwd_plugins.cli._common import (
     CLIError,
@@ -26,6 +27,7 @@ from vbwd_plugins.config._resolver import ConfigResolver
 from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed
 from vbwd_plugins.errors import (
     ConfigValidationError,
+    DependencyCycleError,
     PluginError,
     PluginNotFoundError,
     SecretsError,
@@ -36,6 +38,7 @@ from vbwd_plugins.plugins._discovery import (
     declared_dependencies,
     discover,
 )
+from vbwd_plugins.plugins._graph import dependency_order
 from vbwd_plugins.plugins._manager import MISSING, PluginManager
 from vbwd_plugins.plugins._model import PluginStatus
 
@@ -145,10 +148,40 @@ def _listed_rows(
     return rows
 
 
+_REQUIRED_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _cycles(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """The dependency cycles among ``rows``, each as a path ``[a, b, a]``.
+
+    Each cycle found is reported and its plugins set aside, so disjoint cycles are all
+    found; a plugin in two cycles is named in the first.
+    """
+    graph: dict[str, list[str]] = {}
+    for row in rows:
+        names = (_REQUIRED_NAME.match(text) for text in row["dependencies"])
+        graph[row["name"]] = [match.group(0) for match in names if match is not None]
+    cycles: list[list[str]] = []
+    while True:
+        try:
+            dependency_order(graph)
+        except DependencyCycleError as exc:
+            cycles.append(list(exc.cycle))
+            for name in exc.cycle:
+                graph.pop(name, None)
+        else:
+            return cycles
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     found = discover(args.group)
     with store_of(args, create=False) as store:
         rows = _listed_rows(found, records_of(store))
+    cycles = _cycles(rows)
+    for cycle in cycles:
+        for row in rows:
+            if row["name"] in cycle:
+                row["error"] = f"dependency cycle: {' -> '.join(cycle)}"
     if args.json:
         out(json.dumps(rows, indent=2))
     elif not rows:
@@ -166,7 +199,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
             )
         print_table(table)
-    return 0
+    for cycle in cycles:
+        err(
+            f"error: plugin dependencies form a cycle: {' -> '.join(cycle)}; none of "
+            f"{', '.join(sorted(set(cycle)))} can be enabled until one of their distributions "
+            "stops requiring the next (see `vbwd-plugins doctor`)"
+        )
+    return 1 if cycles else 0
 
 
 def cmd_order(args: argparse.Namespace) -> int:
@@ -287,7 +326,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, operator, raw = match.groups()
     if operator == ":=":
         try:
-            return key, json.loads(raw)
+            return key, parse_json(raw)
         except ValueError:
             raise CLIError(f"the value of {key!r} is not valid JSON (key:=json)") from None
     if raw.startswith("@"):

@@ -11,6 +11,10 @@ writes what :meth:`ConfigResolver.seal` returns.
 Precedence, highest first::
 
     environment variable  >  configuration given now  >  stored configuration  >  schema default
+
+An operator change (admin API, CLI) is also held to the rule of
+:mod:`vbwd_plugins.config._trust`: a field that decides where secrets go changes only with
+those secrets given again.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from vbwd_plugins.config._secrets import (
     seal_secrets,
     unseal_secrets,
 )
+from vbwd_plugins.config._trust import check_operator_change
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -102,6 +107,7 @@ class ConfigResolver:
         current: BaseModel | Mapping[str, Any] | None = None,
         given: Mapping[str, Any] | None = None,
         patch: bool = False,
+        operator: bool = False,
     ) -> ResolvedConfig:
         """Resolve ``name``'s configuration once: one environment read, one validation.
 
@@ -113,17 +119,29 @@ class ConfigResolver:
         ``schema`` is the plugin's ``config_schema``; anything but a pydantic model class
         means a plain mapping, which is neither validated nor read from the environment.
 
+        ``operator`` marks a change made by a person through the admin API or the CLI: a
+        change of a :class:`~vbwd_plugins.config.Trusted` field (where secrets go, what is
+        trusted) is then refused unless the secrets it guards are given again (see
+        ``docs/secrets.md``). Host code, the environment and the store are not bound.
+
         Raises :class:`SecretsError` when a stored secret cannot be decrypted and
-        :class:`ConfigValidationError` when the result fails the schema.
+        :class:`ConfigValidationError` when the result fails the schema or the rule above.
         """
         base = self.unseal(name, stored) if stored is not None else _plain(current)
+        sent = dict(given or {})
         if patch:
-            given = {**base, **(given or {})}
+            given = {**base, **sent}
         model_schema = schema if is_config_schema(schema) else None
         values, env_keys = merge_config(
             name, model_schema, stored=base, given=given, environ=self._environ
         )
-        model = None if model_schema is None else validate_config(name, model_schema, values)
+        if model_schema is None:
+            return ResolvedConfig(name, values, None, env_keys)
+        model = validate_config(name, model_schema, values)
+        if operator:
+            check_operator_change(
+                name, model_schema, base=base, given=sent, model=model, env_keys=env_keys
+            )
         return ResolvedConfig(name, values, model, env_keys)
 
     @staticmethod

@@ -22,7 +22,6 @@ without never needs it.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ import types
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeGuard, Union, get_args, get_origin
 
+from vbwd_plugins._json import parse_json
 from vbwd_plugins.config._secrets import is_sealed
 from vbwd_plugins.errors import ConfigValidationError
 
@@ -207,7 +207,7 @@ def env_config(
         key = info.alias if info.alias is not None else name
         if _is_structured(info.annotation):
             try:
-                found[key] = json.loads(raw)
+                found[key] = parse_json(raw)
             except ValueError:
                 bad[name] = f"environment variable {var} is not valid JSON"
         else:

@@ -142,7 +142,8 @@ class DeliveryClaim:
 class Accepted:
     """What recording a webhook (or a published event) found and did, in one transaction."""
 
-    #: ``False`` when the webhook was recorded before: nothing new was written.
+    #: ``False`` when nothing new was written: the webhook (or every published event
+    #: and delivery) was recorded before.
     new: bool
     #: Ids of this webhook's deliveries that have not succeeded (nor died), in the order
     #: they were recorded: what a runner should run now.

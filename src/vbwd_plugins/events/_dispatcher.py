@@ -9,6 +9,10 @@
   dispatched it holds the loop's iterator, and ``stop_propagation()`` exhausts it.
 * One ``try`` wraps the whole loop; after a failure the same iterator carries on in
   :meth:`EventDispatcher._resume`, so the listeners that did not fail cost nothing extra.
+
+Every listener has a stable *id* (:attr:`EventListener.id`), unique per event name: what a
+durable delivery (:mod:`vbwd_plugins.delivery`) names, so that a worker process finds the
+same listener again. Ids are worked out when a listener is added, never on dispatch.
 """
 
 from __future__ import annotations
@@ -19,21 +23,31 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, Self, cast, final, overload
+from typing import Final, cast, final
 
 from vbwd_plugins.errors import AsyncListenerError, InvalidListenerError, ListenerTimeoutError
-from vbwd_plugins.events._serialization import decode_event, encode_event, register_event_enum
+from vbwd_plugins.events._event import Event as Event
+from vbwd_plugins.events._event import ListenerFailure as ListenerFailure
+from vbwd_plugins.events._serialization import register_event_enum
 
-__all__ = ["Event", "EventDispatcher", "EventListener", "EventPriority", "ListenerFailure"]
+__all__ = [
+    "Event",
+    "EventDispatcher",
+    "EventListener",
+    "EventPriority",
+    "ListenerFailure",
+    "listener_id_of",
+]
 
 #: Listener failures and timeouts are logged here (with the traceback), never printed.
 logger: Final = logging.getLogger("vbwd_plugins.events")
+#: Longest listener id (what the stores keep for a delivery).
+MAX_LISTENER_ID: Final = 200
 
 
-@register_event_enum
 class EventPriority(Enum):
     """Listener priority; HIGHEST runs first, equal priorities in the order they were added."""
 
@@ -44,83 +58,7 @@ class EventPriority(Enum):
     LOWEST = 5
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class ListenerFailure:
-    """A listener that raised or timed out during a dispatch (kept in ``event.errors``)."""
-
-    #: Qualified name of the listener, e.g. ``"acme_analytics.Plugin.on_payment"``.
-    listener: str
-    exception: Exception
-    callback: Callable[..., object] = field(repr=False)
-
-
-class _PropagationFlag:
-    """``Event.propagation_stopped``, a descriptor-typed dataclass field.
-
-    Setting it also exhausts the iterator of the sync dispatch in progress, so assigning
-    the field and calling ``stop_propagation()`` stop the loop alike.
-    """
-
-    __slots__ = ()
-
-    @overload
-    def __get__(self, event: None, owner: type[Any] | None = None) -> bool: ...
-
-    @overload
-    def __get__(self, event: Event, owner: type[Any] | None = None) -> bool: ...
-
-    def __get__(self, event: Event | None, owner: type[Any] | None = None) -> bool:
-        return False if event is None else event._stopped  # None: the field's default
-
-    def __set__(self, event: Event, value: bool) -> None:
-        event._stopped = stopped = bool(value)
-        if stopped and event._cursor is not None:
-            deque(event._cursor, maxlen=0)
-
-
-@dataclass(init=False)
-class Event:
-    """Something that happened: a ``name`` (``"payment.completed"``) and its ``data``.
-
-    Listeners may modify ``data``. After ``stop_propagation()`` no further listener runs.
-    ``errors`` lists the listeners that failed while it was dispatched.
-    """
-
-    name: str
-    data: dict[str, Any] = field(default_factory=dict)
-    propagation_stopped: _PropagationFlag = _PropagationFlag()
-    errors: list[ListenerFailure] = field(
-        default_factory=list, init=False, repr=False, compare=False
-    )
-    _stopped: bool = field(default=False, init=False, repr=False, compare=False)
-    # The iterator of the sync dispatch in progress, for the propagation flag to exhaust.
-    _cursor: Iterator[object] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __init__(
-        self, name: str, data: dict[str, Any] | None = None, propagation_stopped: bool = False
-    ) -> None:
-        # Written out (not generated) so that every attribute dispatch touches is set, in
-        # one order: CPython then shares the key layout and its attribute caches stay hot.
-        self.name = name
-        self.data = {} if data is None else data
-        self._stopped = bool(propagation_stopped)
-        self._cursor = None
-        self.errors = []
-
-    def stop_propagation(self) -> None:
-        """Stop event propagation to remaining listeners."""
-        self.propagation_stopped = True
-
-    def to_json(self) -> str:
-        """``name`` and ``data`` as JSON; Decimal, UUID, datetime, date and Enum survive."""
-        return encode_event(self.name, self.data)
-
-    @classmethod
-    def from_json(cls, text: str | bytes, *, enums: Iterable[type[Enum]] = ()) -> Self:
-        """The event :meth:`to_json` wrote; ``enums`` adds to the registered enum classes."""
-        name, data = decode_event(text, enums=enums)
-        return cls(name, data)
+register_event_enum(EventPriority, name="vbwd_plugins.events:EventPriority")
 
 
 def _unwrap_partial(callback: object) -> object:
@@ -137,6 +75,21 @@ def _qualified_name(callback: object) -> str:
         qualname, module = type(target).__qualname__, type(target).__module__
     name = f"{module}.{qualname}" if module else qualname
     return name if target is callback else f"functools.partial({name})"
+
+
+def listener_id_of(callback: object) -> str:
+    """The id a listener gets when none is given: ``module.qualname`` of what it calls.
+
+    Partials are unwrapped, a bound method is ``module.Class.method`` and an object with
+    ``__call__`` is ``module.Class``; so the id survives a restart, while the callable
+    itself does not.
+    """
+    target = _unwrap_partial(callback)
+    qualname = getattr(target, "__qualname__", None)
+    module = getattr(target, "__module__", None)
+    if not isinstance(qualname, str):  # an instance with __call__
+        qualname, module = type(target).__qualname__, type(target).__module__
+    return f"{module}.{qualname}" if module else qualname
 
 
 def _is_async(callback: object) -> bool:
@@ -162,10 +115,15 @@ class EventListener:
     is_async: bool = field(init=False, compare=False)
     #: Qualified name used in logs and :class:`ListenerFailure`.
     name: str = field(init=False, compare=False)
+    #: Stable id, unique among the listeners of one event: what a delivery names
+    #: (default: :func:`listener_id_of`; the dispatcher sets it when the listener is added).
+    id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", _is_async(self.callback))
         object.__setattr__(self, "name", _qualified_name(self.callback))
+        if not self.id:
+            object.__setattr__(self, "id", listener_id_of(self.callback))
 
     def __lt__(self, other: EventListener) -> bool:
         """Compare by priority for sorting (as in the original design)."""
@@ -227,6 +185,28 @@ def _failure_group(event: Event, failures: list[ListenerFailure]) -> ExceptionGr
     )
 
 
+def _check_id(listener_id: object, event_name: str) -> str:
+    if (
+        not isinstance(listener_id, str)
+        or not 0 < len(listener_id) <= MAX_LISTENER_ID
+        or not listener_id.isprintable()
+    ):
+        raise InvalidListenerError(
+            f"listener id for {event_name!r} must be a printable str of 1 to "
+            f"{MAX_LISTENER_ID} characters, not {listener_id!r}"
+        )
+    return listener_id
+
+
+def _free_id(wanted: str, taken: set[str]) -> str:
+    """``wanted``, or ``wanted#2``, ``wanted#3``...: the first one not ``taken``."""
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{wanted}#{number}"
+    return candidate
+
+
 def _check_timeout(timeout: float | None, what: str) -> None:
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
@@ -248,7 +228,7 @@ class EventDispatcher:
     :meth:`dispatch_async` unless it was added with its own ``timeout`` (``None``: no limit).
     """
 
-    __slots__ = ("_async_timeout", "_calls", "_lock", "_records", "strict")
+    __slots__ = ("_async_timeout", "_calls", "_ids", "_lock", "_records", "strict")
 
     def __init__(self, *, strict: bool = False, async_timeout: float | None = 5.0) -> None:
         _check_timeout(async_timeout, "async_timeout")
@@ -258,6 +238,7 @@ class EventDispatcher:
         self._lock = threading.Lock()
         self._records: dict[str, tuple[EventListener, ...]] = {}
         self._calls: dict[str, tuple[_Callback, ...]] = {}  # what dispatch() calls
+        self._ids: dict[str, tuple[str, ...]] = {}  # listener ids in call order
 
     @property
     def async_timeout(self) -> float | None:
@@ -270,12 +251,18 @@ class EventDispatcher:
         callback: Callable[[Event], object],
         priority: EventPriority = EventPriority.NORMAL,
         *,
+        id: str | None = None,
         timeout: float | None = None,
     ) -> EventListener:
         """Register ``callback`` for ``event_name``; ``timeout`` overrides ``async_timeout``.
 
         ``async def`` callbacks (also partials and objects with ``async def __call__``) run
         only in :meth:`dispatch_async`. Adding the same callback twice calls it twice.
+
+        ``id`` names the listener durably (see :attr:`EventListener.id`); another listener
+        of ``event_name`` with the same id is refused with :class:`InvalidListenerError`.
+        Without one the id is :func:`listener_id_of` ``callback``, made unique with a
+        ``#2``, ``#3``... suffix in the order such listeners are added.
         """
         if not isinstance(event_name, str) or not event_name:
             raise InvalidListenerError(f"event_name must be a non-empty str, not {event_name!r}")
@@ -288,9 +275,23 @@ class EventDispatcher:
                 f"priority must be an EventPriority, not {priority!r}"
             ) from None
         _check_timeout(timeout, "timeout")
-        record = EventListener(callback, priority, timeout)
+        if id is not None:
+            id = _check_id(id, event_name)
         with self._lock:
-            records = sorted((*self._records.get(event_name, ()), record), key=_priority_value)
+            current = self._records.get(event_name, ())
+            if id is None:
+                free = _free_id(listener_id_of(callback), {other.id for other in current})
+                record = EventListener(callback, priority, timeout, id=free)
+            else:
+                record = EventListener(callback, priority, timeout, id=id)
+                for other in current:
+                    if other.id == id:
+                        raise InvalidListenerError(
+                            f"Listener id {id!r} on event {event_name!r} is taken: "
+                            f"{record.name} cannot use the id of {other.name}; "
+                            "give one of them another id"
+                        )
+            records = sorted((*current, record), key=_priority_value)
             self._publish(event_name, tuple(records))
         return record
 
@@ -309,9 +310,11 @@ class EventDispatcher:
             self._calls[event_name] = tuple(
                 _AsyncOnly(record) if record.is_async else record.callback for record in records
             )
+            self._ids[event_name] = tuple(record.id for record in records)
         else:
             self._calls.pop(event_name, None)
             self._records.pop(event_name, None)
+            self._ids.pop(event_name, None)
 
     def has_listeners(self, event_name: str) -> bool:
         """Whether anything listens to ``event_name``."""
@@ -320,6 +323,17 @@ class EventDispatcher:
     def get_listeners(self, event_name: str) -> list[EventListener]:
         """The listeners of ``event_name`` in call order."""
         return list(self._records.get(event_name, ()))
+
+    def listener_ids(self, event_name: str) -> tuple[str, ...]:
+        """The ids of ``event_name``'s listeners, in call order (one delivery each)."""
+        return self._ids.get(event_name, ())
+
+    def find_listener(self, event_name: str, listener_id: str) -> EventListener | None:
+        """The listener of ``event_name`` with id ``listener_id``, or ``None``."""
+        for record in self._records.get(event_name, ()):
+            if record.id == listener_id:
+                return record
+        return None
 
     def dispatch(self, event: Event, strict: bool | None = None) -> Event:
         """Call the listeners of ``event.name`` in priority order and return ``event``.
@@ -378,7 +392,7 @@ class EventDispatcher:
             try:
                 result = record.callback(event)
                 if record.is_async or inspect.isawaitable(result):
-                    await self._await(record, cast("Awaitable[object]", result), event)
+                    await self.await_listener(record, cast("Awaitable[object]", result), event)
             except Exception as exc:  # noqa: BLE001 - isolation
                 failures.append(_record_failure(event, record.callback, exc))
             if event._stopped:
@@ -387,9 +401,15 @@ class EventDispatcher:
             raise _failure_group(event, failures)
         return event
 
-    async def _await(
+    async def await_listener(
         self, record: EventListener, awaitable: Awaitable[object], event: Event
     ) -> None:
+        """Await what ``record`` returned for ``event``, under its timeout.
+
+        Raises :class:`ListenerTimeoutError` (after cancelling it) when the time runs out;
+        what the listener raises propagates. :meth:`dispatch_async` and the delivery
+        runner use it, so a listener gets the same timeout either way.
+        """
         import asyncio  # only reached inside a running loop, where asyncio is loaded already
 
         limit = self._async_timeout if record.timeout is None else record.timeout

@@ -8,10 +8,15 @@ value*, an object with exactly one member whose name starts with ``$``::
     UUID(...)                 {"$uuid": "8f0c...-..."}
     aware datetime            {"$datetime": "2026-01-31T12:00:00.250000+01:00"}
     date                      {"$date": "2026-01-31"}
-    PaymentStatus.COMPLETED   {"$enum": {"type": "vbwd_plugins.payments._provider:PaymentStatus",
+    PaymentStatus.COMPLETED   {"$enum": {"type": "vbwd_plugins.payments:PaymentStatus",
                                          "name": "COMPLETED", "value": "completed"}}
     {"$x": 1}  (a dict whose only key starts with "$")
                               {"$dict": {"$x": 1}}
+
+An enum's ``type`` is the name it was registered under, else ``module:qualname``. The core's
+enums (``EventPriority``, ``PaymentStatus``, ``PaymentErrorCode``, ``PaymentEventType``,
+``Capability``) are registered under their public import path, so stored events keep
+decoding when a private module moves.
 
 Decoding never imports anything named in the text: an ``$enum`` becomes a member (looked up
 by ``name``) only of an enum registered with :func:`register_event_enum` or passed as
@@ -45,23 +50,37 @@ _PLAIN: Final = frozenset({str, int, bool, type(None)})
 _ENUM_KEYS: Final = frozenset({"type", "name", "value"})
 
 _enum_lock: Final = threading.Lock()
-_enums: dict[str, type[Enum]] = {}
+_enums: dict[str, type[Enum]] = {}  # tag -> class, under both its name and module:qualname
+_names: dict[type[Enum], str] = {}  # class -> the name it is written under, when given
 
 
-def register_event_enum(enum_class: _E) -> _E:
+def register_event_enum(enum_class: _E, *, name: str | None = None) -> _E:
     """Let :meth:`Event.from_json <vbwd_plugins.Event.from_json>` rebuild members of ``enum_class``.
 
-    Usable as a class decorator. Unregistered enums still serialize; they decode to their value.
+    Usable as a class decorator. ``name`` (say ``"acme.billing:Plan"``, the public import
+    path) is written instead of ``module:qualname``, so events stored today still decode
+    after the class moves to another module; both are read. Unregistered enums still
+    serialize; they decode to their value.
     """
     if not (isinstance(enum_class, type) and issubclass(enum_class, Enum)):
         raise TypeError(f"register_event_enum() needs an Enum subclass, got {enum_class!r}")
+    if name is not None and (not isinstance(name, str) or not name or name.startswith("$")):
+        raise TypeError(f"register_event_enum() name must be a non-empty str, got {name!r}")
     with _enum_lock:
-        _enums[_enum_tag(enum_class)] = enum_class
+        _enums[_module_tag(enum_class)] = enum_class
+        if name is not None:
+            _enums[name] = enum_class
+            _names[enum_class] = name
     return enum_class
 
 
-def _enum_tag(enum_class: type[Enum]) -> str:
+def _module_tag(enum_class: type[Enum]) -> str:
     return f"{enum_class.__module__}:{enum_class.__qualname__}"
+
+
+def _enum_tag(enum_class: type[Enum]) -> str:
+    """What an ``$enum`` of ``enum_class`` is written under."""
+    return _names.get(enum_class) or _module_tag(enum_class)
 
 
 def _key_path(path: str, key: str) -> str:
@@ -157,7 +176,9 @@ def _encode_dict(value: dict[Any, Any], path: str, active: set[int]) -> dict[str
                 "keys are str",
                 path=path,
             )
-        encoded[key] = _encode(item, _key_path(path, key), active)
+        # The path names a value in an error only: not built for plain values (hot path).
+        plain = type(item) in _PLAIN
+        encoded[key] = item if plain else _encode(item, _key_path(path, key), active)
     active.discard(id(value))
     if len(encoded) == 1 and next(iter(encoded)).startswith("$"):
         return {"$dict": encoded}  # would otherwise read back as a tagged value
@@ -199,7 +220,8 @@ def decode_event(
         )
     with _enum_lock:
         known = dict(_enums)
-    known.update((_enum_tag(enum_class), enum_class) for enum_class in enums)
+    for enum_class in enums:
+        known[_module_tag(enum_class)] = known[_enum_tag(enum_class)] = enum_class
     decoded = _decode(data, "data", known)
     if not isinstance(decoded, dict):
         raise EventDeserializationError(

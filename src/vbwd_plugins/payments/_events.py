@@ -12,14 +12,16 @@ event carries the amount of *this* refund, never a cumulative total.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Self, final
+from typing import Any, ClassVar, Final, Self, final
 
 from vbwd_plugins.errors import MoneyError, WebhookPayloadError
 from vbwd_plugins.events._dispatcher import Event
+from vbwd_plugins.events._serialization import register_event_enum
 from vbwd_plugins.payments._money import Money, _normalize_code
 from vbwd_plugins.payments._results import PaymentErrorCode
 
@@ -52,13 +54,32 @@ class PaymentEventType(StrEnum):
     AUTHORIZED = "payment.authorized"
 
 
+register_event_enum(PaymentEventType, name="vbwd_plugins.payments:PaymentEventType")
+
+#: What a currency code looks like before it is looked up (``_normalize_code`` upper-cases).
+_CURRENCY: Final = re.compile(r"[A-Za-z]{3}")
+
+
 def _bad(field_name: str, value: object, why: str) -> WebhookPayloadError:
     return WebhookPayloadError(f"Payment event field {field_name!r}={value!r}: {why}")
 
 
+def _check_text(field_name: str, value: str) -> None:
+    """Refuse text a database or a JSON column cannot hold as it is."""
+    if "\x00" in value:
+        raise _bad(field_name, value, "must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad(field_name, value, "must not contain an unpaired surrogate") from None
+
+
 def _optional_str(field_name: str, value: object) -> None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return
+    if not isinstance(value, str):
         raise _bad(field_name, value, "must be a string or None")
+    _check_text(field_name, value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,21 +123,41 @@ class PaymentEventData:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise _bad(name, value, "must be a non-empty string")
+            _check_text(name, value)
         for name in ("provider_event_id", "subscription_id", "user_id"):
             _optional_str(name, getattr(self, name))
-        if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount < 0:
-            raise _bad("amount", self.amount, "must be an int of minor units >= 0")
+        currency = self.currency
+        if not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
+            raise _bad("currency", currency, "must be a 3-letter ISO 4217 code (A-Z)")
         try:
-            object.__setattr__(self, "currency", _normalize_code(self.currency))
+            object.__setattr__(self, "currency", _normalize_code(currency))
         except MoneyError as exc:
-            raise _bad("currency", self.currency, str(exc)) from None
-        if not isinstance(self.occurred_at, datetime) or self.occurred_at.utcoffset() is None:
-            raise _bad("occurred_at", self.occurred_at, "must be a timezone-aware datetime")
+            raise _bad("currency", currency, str(exc)) from None
+        amount = self.amount
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            raise _bad("amount", amount, "must be an int of minor units >= 0")
+        try:  # in range for Money, so ``money`` always works
+            Money.from_minor_units(amount, self.currency)
+        except MoneyError as exc:
+            raise _bad("amount", amount, str(exc)) from None
+        self._check_occurred_at()
         if not isinstance(self.metadata, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()
         ):
             raise _bad("metadata", self.metadata, "must map strings to strings")
+        for key, item in self.metadata.items():
+            _check_text(f"metadata[{key!r}]", key)
+            _check_text(f"metadata[{key!r}]", item)
         object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def _check_occurred_at(self) -> None:
+        moment = self.occurred_at
+        if not isinstance(moment, datetime) or moment.utcoffset() is None:
+            raise _bad("occurred_at", moment, "must be a timezone-aware datetime")
+        try:  # readers convert to UTC, which fails at the calendar's edge (year 1, +01:00)
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise _bad("occurred_at", moment, "is out of range in UTC") from None
 
     @property
     def money(self) -> Money:

@@ -243,11 +243,11 @@ class PaymentProviderPlugin(WebhookReceiver):
             result = PaymentResult.failure(
                 PaymentErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"
             )
+        result.success = False  # first: a successful result cannot take an error code
         if result.error_code is None:
             result.error_code = PaymentErrorCode.PROVIDER_ERROR
         if result.error_message is None:
             result.error_message = f"{type(exc).__name__}: {exc}"
-        result.success = False
         # An unclassified failure is a bug to look at (with traceback); a decline or a
         # rate limit is business as usual.
         unclassified = result.error_code is PaymentErrorCode.PROVIDER_ERROR

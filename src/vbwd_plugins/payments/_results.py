@@ -7,21 +7,14 @@ importing the contract.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from vbwd_plugins.errors import (
-    MoneyError,
-)
-from vbwd_plugins.payments._money import (
-    Money,
-    _normalize_code,
-)
-
-if TYPE_CHECKING:
-    pass
+from vbwd_plugins.errors import MoneyError, PaymentResultError
+from vbwd_plugins.events._serialization import register_event_enum
+from vbwd_plugins.payments._money import Money, _normalize_code
 
 __all__ = [
     "Capability",
@@ -119,14 +112,125 @@ class Capability(StrEnum):
     IDEMPOTENCY = "idempotency"
 
 
+_ERROR_CODE_VALUES: Final = frozenset(code.value for code in PaymentErrorCode)
+
+
+# Events that carry these keep their members through Event.to_json() / from_json().
+register_event_enum(PaymentStatus, name="vbwd_plugins.payments:PaymentStatus")
+register_event_enum(PaymentErrorCode, name="vbwd_plugins.payments:PaymentErrorCode")
+register_event_enum(Capability, name="vbwd_plugins.payments:Capability")
+
+
+def _bad(field_name: str, why: str) -> PaymentResultError:
+    return PaymentResultError(f"PaymentResult.{field_name} {why}", field=field_name)
+
+
+def _check_success(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _bad("success", f"must be True or False, got {value!r}")
+    return value
+
+
+def _check_transaction_id(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise _bad("transaction_id", f"must be a non-empty string or None, got {value!r}")
+
+
+def _check_status(value: object) -> PaymentStatus:
+    if isinstance(value, PaymentStatus):
+        return value
+    try:  # the value to_dict() wrote ("completed") is taken back
+        return PaymentStatus(value)
+    except ValueError:
+        raise _bad("status", f"must be a PaymentStatus, got {value!r}") from None
+
+
+def _check_error_message(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _bad("error_message", f"must be a string or None, got {type(value).__name__}")
+
+
+def _check_metadata(value: object) -> dict[str, Any]:
+    if value is None:  # the original design's default
+        return {}
+    if isinstance(value, dict):
+        return value  # the same dict: providers fill it in after construction
+    if isinstance(value, Mapping):
+        return dict(value)
+    # Only the type: metadata may hold a client secret.
+    raise _bad("metadata", f"must be a dict or None, got {type(value).__name__}")
+
+
+def _check_error_code(value: object) -> PaymentErrorCode | None:
+    if value is None or isinstance(value, PaymentErrorCode):
+        return value
+    if isinstance(value, str) and value in _ERROR_CODE_VALUES:  # as to_dict() wrote it
+        return PaymentErrorCode(value)
+    raise _bad("error_code", f"must be a PaymentErrorCode or None, got {value!r}")
+
+
+def _check_amount(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MoneyError(
+            f"PaymentResult.amount must be an int of ISO 4217 minor units >= 0 or None, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _check_currency(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _normalize_code(value)
+    except MoneyError as exc:
+        raise MoneyError(f"PaymentResult.currency: {exc}") from None
+
+
+#: Each field's own check: returns the value to store (normalized) or raises.
+_FIELD_CHECKS: Final[Mapping[str, Callable[[object], object]]] = {
+    "success": _check_success,
+    "transaction_id": _check_transaction_id,
+    "status": _check_status,
+    "error_message": _check_error_message,
+    "metadata": _check_metadata,
+    "error_code": _check_error_code,
+    "amount": _check_amount,
+    "currency": _check_currency,
+}
+
+
+#: Set on a result once constructed: from then on each assignment is checked against the rest.
+_CONSTRUCTED: Final = "_vbwd_constructed"
+
+
+def _describe(name: str, value: object) -> str:
+    if name == "status":
+        return "status=FAILED"
+    if name == "error_code":
+        return f"error_code={str(value)!r}"
+    return "an error_message"
+
+
 @dataclass
 class PaymentResult:
-    """The outcome of one provider operation.
+    """The outcome of one provider operation; an inconsistent one cannot exist.
 
     Constructed like the original design's class (``PaymentResult(True, "pi_1",
     PaymentStatus.COMPLETED)``); the added fields are keyword-only. ``amount`` is in the
     currency's **ISO 4217** minor units (not a provider's own), ``currency`` upper case.
     For a refund, ``transaction_id`` is the refund's id and ``amount`` this refund's amount.
+
+    Every field is checked when the result is constructed *and* when a field is assigned
+    (``docs/payments/contract.md`` has the table): a successful result has no ``FAILED``
+    status, ``error_code`` or ``error_message``, and an ``amount`` needs a ``currency``. A
+    bad field raises :class:`PaymentResultError` (:class:`MoneyError` for amount and
+    currency) and leaves the result as it was; to change several fields at once, use
+    ``dataclasses.replace(result, ...)``.
     """
 
     success: bool
@@ -139,17 +243,48 @@ class PaymentResult:
     amount: int | None = None
     currency: str | None = None
 
+    def __setattr__(self, name: str, value: object) -> None:
+        check = _FIELD_CHECKS.get(name)
+        if check is not None:
+            value = check(value)
+            if _CONSTRUCTED in self.__dict__:  # a later assignment: check it against the rest
+                previous = self.__dict__[name]
+                object.__setattr__(self, name, value)
+                try:
+                    self._check_consistency(name)
+                except PaymentResultError:
+                    object.__setattr__(self, name, previous)
+                    raise
+                return
+        object.__setattr__(self, name, value)
+
     def __post_init__(self) -> None:
-        if self.metadata is None:  # the original design's default
-            self.metadata = {}
-        if self.amount is not None and (
-            isinstance(self.amount, bool) or not isinstance(self.amount, int)
-        ):
-            raise MoneyError(
-                f"PaymentResult.amount must be an int of minor units, got {self.amount!r}"
+        self._check_consistency(None)
+        self.__dict__[_CONSTRUCTED] = True
+
+    def _check_consistency(self, assigned: str | None) -> None:
+        """Raise if the fields contradict each other (``assigned``: the field just set)."""
+        if self.success:
+            for name, bad in (
+                ("status", self.status is PaymentStatus.FAILED),
+                ("error_code", self.error_code is not None),
+                ("error_message", self.error_message is not None),
+            ):
+                if bad:
+                    blamed = assigned if assigned in ("success", name) else name
+                    raise _bad(
+                        blamed,
+                        f"contradicts success=True: a successful result cannot have "
+                        f"{_describe(name, getattr(self, name))} (set success=False, or "
+                        "change both at once with dataclasses.replace())",
+                    )
+        if self.amount is not None and self.currency is None:
+            blamed = "currency" if assigned == "currency" else "amount"
+            raise _bad(
+                blamed,
+                f"amount={self.amount!r} needs a currency: minor units mean nothing without one "
+                "(set currency first, or both at once with dataclasses.replace())",
             )
-        if self.currency is not None:
-            self.currency = _normalize_code(self.currency)
 
     @classmethod
     def failure(

@@ -26,13 +26,13 @@ A subclass written against the original design (``verify_webhook`` only) still w
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
+from vbwd_plugins._json import parse_json
 from vbwd_plugins.errors import WebhookPayloadError, WebhookVerificationError
 from vbwd_plugins.payments._results import header_value
 from vbwd_plugins.plugins._model import BasePlugin
@@ -118,15 +118,18 @@ class WebhookReceiver(BasePlugin):
     def parse_webhook(self, body: bytes) -> dict[str, Any]:
         """Parse a verified body into a JSON object; :class:`WebhookPayloadError` otherwise.
 
+        Besides malformed JSON this refuses ``NaN``/``Infinity``, out-of-range numbers and
+        nesting deeper than 64 levels (``vbwd_plugins._json``), so they answer 400.
+
         Checks that need the parsed event (Stripe's livemode) belong here and raise
         :class:`WebhookVerificationError`.
         """
         name = self._plugin_name()
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = parse_json(body)
+        except ValueError as exc:
             raise WebhookPayloadError(
-                f"Webhook body for {name!r} is not JSON: {exc}", plugin_name=name
+                f"Webhook body for {name!r} is not usable JSON: {exc}", plugin_name=name
             ) from None
         if not isinstance(payload, dict):
             raise WebhookPayloadError(
@@ -151,14 +154,21 @@ class WebhookReceiver(BasePlugin):
         return ()
 
     def translate_webhook(self, payload: Mapping[str, Any]) -> list[Event]:
-        """The standard events a verified payload stands for, built but not dispatched."""
+        """The standard events a verified payload stands for, built but not dispatched.
+
+        Raises :class:`WebhookPayloadError` for an event whose fields cannot be read (the
+        payload classes refuse bad amounts, currencies, times and text); the pipeline
+        translates before it records, so such a delivery answers 400 with nothing stored.
+        """
         return [data.to_event() for data in self.payment_events_from_webhook(payload)]
 
     def handle_webhook(self, payload: dict[str, Any]) -> None:
         """Act on a verified, parsed webhook: by default, dispatch its standard events.
 
-        Override to act at the provider too (PayPal captures an approved order). Raise
-        to have the delivery answered with an error, so the provider redelivers it.
+        For direct callers (``process_webhook``); the webhook pipeline records deliveries
+        instead. To act at the provider, emit a plugin event from :meth:`translate_webhook`
+        and act in a listener of it (PayPal captures an approved order so), which then gets
+        a delivery of its own. Raise to have the delivery answered with an error.
         """
         self.dispatch_webhook_events(payload)
 

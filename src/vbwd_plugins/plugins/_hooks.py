@@ -56,12 +56,19 @@ hookimpl: Final = pluggy.HookimplMarker(PROJECT_NAME)
 
 @dataclass(frozen=True, slots=True)
 class ListenerSpec:
-    """One event listener a plugin contributes: subscribed on enable, removed on disable."""
+    """One event listener a plugin contributes: subscribed on enable, removed on disable.
+
+    ``id`` names the listener durably within the plugin; its listener id is
+    ``"<plugin name>:<id>"`` (default ``"<plugin name>:<qualified name>"``, e.g.
+    ``"loyalty:Loyalty.credit_points"``). Give one to keep a listener's deliveries when
+    its method is renamed or moved.
+    """
 
     event_name: str
     callback: Callable[[Event], Any]
     priority: EventPriority = EventPriority.NORMAL
     timeout: float | None = None
+    id: str | None = None
 
 
 class PluginHookSpecs:
@@ -86,6 +93,7 @@ class PluginHookSpecs:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _LISTENERS_ATTR: Final = "__vbwd_listeners__"
+_Mark = tuple[str, EventPriority, float | None, str | None]  # event, priority, timeout, id
 
 
 def listener(
@@ -93,25 +101,28 @@ def listener(
     priority: EventPriority = EventPriority.NORMAL,
     *,
     timeout: float | None = None,
+    id: str | None = None,
 ) -> Callable[[_F], _F]:
     """Declare a plugin method as a listener of ``event_name``.
 
     The manager subscribes it when the plugin is enabled and removes it when the plugin is
     disabled or uninstalled. A method may be decorated several times for several events.
+    ``id`` names it durably: its listener id becomes ``"<plugin name>:<id>"`` instead of
+    ``"<plugin name>:<Class.method>"`` (see :class:`ListenerSpec`).
     """
 
     def mark(func: _F) -> _F:
-        marks: list[tuple[str, EventPriority, float | None]] = list(
-            getattr(func, _LISTENERS_ATTR, ())
-        )
-        marks.append((event_name, priority, timeout))
+        marks: list[_Mark] = list(getattr(func, _LISTENERS_ATTR, ()))
+        marks.append((event_name, priority, timeout, id))
         setattr(func, _LISTENERS_ATTR, tuple(marks))
         return func
 
     return mark
 
 
-_class_listener_cache: dict[type, tuple[tuple[str, str, EventPriority, float | None], ...]] = {}
+_class_listener_cache: dict[
+    type, tuple[tuple[str, str, EventPriority, float | None, str | None], ...]
+] = {}
 
 
 def declared_listeners(plugin: object) -> list[ListenerSpec]:
@@ -119,20 +130,20 @@ def declared_listeners(plugin: object) -> list[ListenerSpec]:
     cls = type(plugin)
     marks = _class_listener_cache.get(cls)
     if marks is None:
-        found: list[tuple[str, str, EventPriority, float | None]] = []
+        found: list[tuple[str, str, EventPriority, float | None, str | None]] = []
         seen: set[str] = set()
         for klass in cls.__mro__:
             for attr, value in vars(klass).items():
                 if attr in seen:
                     continue
                 seen.add(attr)
-                for event_name, priority, timeout in getattr(value, _LISTENERS_ATTR, ()):
-                    found.append((attr, event_name, priority, timeout))
+                for event_name, priority, timeout, name in getattr(value, _LISTENERS_ATTR, ()):
+                    found.append((attr, event_name, priority, timeout, name))
         marks = tuple(found)
         _class_listener_cache[cls] = marks
     return [
-        ListenerSpec(event_name, getattr(plugin, attr), priority, timeout)
-        for attr, event_name, priority, timeout in marks
+        ListenerSpec(event_name, getattr(plugin, attr), priority, timeout, name)
+        for attr, event_name, priority, timeout, name in marks
     ]
 
 

@@ -20,16 +20,18 @@ from vbwd_plugins.config._resolver import ConfigResolver, ResolvedConfig
 from vbwd_plugins.errors import (
     DependencyError,
     DependentsEnabledError,
+    InvalidListenerError,
     InvalidMetadataError,
     PluginAlreadyRegisteredError,
     PluginError,
     PluginHookError,
     PluginNotFoundError,
 )
-from vbwd_plugins.events._dispatcher import Event, EventDispatcher
+from vbwd_plugins.events._catalogue import EventCatalogue
+from vbwd_plugins.events._dispatcher import Event, EventDispatcher, EventListener
 from vbwd_plugins.plugins._discovery import AllowPolicy, DiscoveredPlugin, DiscoveryState, discover
 from vbwd_plugins.plugins._graph import check_requirement, dependency_order, transitive_dependents
-from vbwd_plugins.plugins._hooks import HookManager
+from vbwd_plugins.plugins._hooks import HookManager, ListenerSpec
 from vbwd_plugins.plugins._listing import LoadReport
 from vbwd_plugins.plugins._model import BasePlugin, PluginMetadata, PluginStatus
 from vbwd_plugins.plugins._reconciler import (
@@ -63,6 +65,9 @@ class PluginLifecycle:
         self._requirements: dict[str, tuple[Requirement, ...]] = {}
         self._discovered: dict[str, DiscoveredPlugin] = {}
         self._subscriptions = Subscriptions(self._event_dispatcher)
+        self._catalogue = EventCatalogue()
+        #: Refuse (rather than log) a plugin listener on an event name nothing is known to emit.
+        self.strict = False
         self._hooks = HookManager()
         self._lock = threading.RLock()
         self._resolver = ConfigResolver()
@@ -147,6 +152,7 @@ class PluginLifecycle:
             self._plugins[name] = plugin
             self._metadata[name] = metadata
             self._requirements[name] = metadata.requirements()
+            self._catalogue.register(metadata.emits, source=f"plugin:{name}")
         self._emit("plugin.registered", name)
 
     def get_plugin(self, name: str) -> BasePlugin | None:
@@ -222,6 +228,7 @@ class PluginLifecycle:
                 self._run_hook(name, "uninstall", plugin.uninstall)
                 change.undo.append(lambda: restore_plugin(plugin, before))
             del self._plugins[name], self._metadata[name], self._requirements[name]
+            self._catalogue.forget(f"plugin:{name}")
             plugin._attach_dispatcher(None)
         self._emit("plugin.uninstalled", name)
 
@@ -234,7 +241,12 @@ class PluginLifecycle:
         return self._reconciler.change(name, plugin)
 
     def _resolve(
-        self, change: Change, given: Mapping[str, Any] | None, *, patch: bool = False
+        self,
+        change: Change,
+        given: Mapping[str, Any] | None,
+        *,
+        patch: bool = False,
+        operator: bool = False,
     ) -> ResolvedConfig:
         """The configuration ``change``'s plugin gets: the one pipeline, run once."""
         plugin, record = change.plugin, change.record
@@ -245,6 +257,7 @@ class PluginLifecycle:
             current=plugin.config,
             given=given,
             patch=patch,
+            operator=operator,
         )
 
     def _initialize(self, name: str, resolved: ResolvedConfig) -> None:
@@ -264,12 +277,27 @@ class PluginLifecycle:
             listeners = self._subscriptions.collect(
                 name, plugin, lambda: self._hooks.contributed_listeners(plugin)
             )
+            self._check_event_names(name, listeners)
             self._run_hook(name, "enable", plugin.enable)
         except PluginError:
             self._hooks.unregister(plugin)
             raise
         self._subscriptions.subscribe(name, listeners)
         self._broadcast("vbwd_plugin_enabled", name)
+
+    def _check_event_names(self, name: str, listeners: Iterable[ListenerSpec]) -> None:
+        """Log (strict: refuse, before ``on_enable``) listeners of names nothing emits."""
+        for spec in listeners:
+            listener = EventListener(spec.callback).name  # module.qualname, as in the logs
+            problem = self._catalogue.unknown_message(spec.event_name, listener)
+            if problem is None:
+                continue
+            if self.strict:
+                raise InvalidListenerError(
+                    f"Plugin {name!r} cannot be enabled: {problem} (the manager is strict)",
+                    plugin_name=name,
+                )
+            logger.warning("Plugin %r: %s", name, problem)
 
     def _deactivate(self, name: str) -> None:
         """Disable ``name`` whatever depends on it (callers order dependents first)."""
@@ -307,23 +335,37 @@ class PluginLifecycle:
 
     def _check_dependencies(self, name: str) -> None:
         for requirement in self._requirements[name]:
-            dependency = self._plugins.get(requirement.name)
-            if dependency is None:
+            needed = requirement.name
+            dependency = self._plugins.get(needed)
+            found = self._discovered.get(needed)
+            run = (
+                f"(CLI: `vbwd-plugins enable {needed}`, or `vbwd-plugins enable {name} "
+                f"--with-dependencies`; Python: manager.enable_plugins([{needed!r}, {name!r}]), "
+                "which enables them in dependency order)"
+            )
+            installed = found is not None and found.state is DiscoveryState.AVAILABLE
+            if dependency is None and not installed:
+                why = "it is not installed (no plugin of that name is registered or discovered)"
+                if found is not None:
+                    why = f"it is installed but {found.state.value} (see `vbwd-plugins doctor`)"
                 raise DependencyError(
-                    f"Plugin '{name}' cannot be enabled: dependency "
-                    f"'{requirement.name}' not enabled (it is not registered; "
-                    f"requirement {str(requirement)!r})",
+                    f"Plugin '{name}' cannot be enabled: dependency '{needed}' not enabled: "
+                    f"{why}; requirement {str(requirement)!r}. Install the distribution that "
+                    f"provides '{needed}' (or register it), then enable both {run}",
                     plugin_name=name,
                     requirement=str(requirement),
                 )
-            check_requirement(name, requirement, self._metadata[requirement.name].version)
-            if dependency.status is not PluginStatus.ENABLED:
+            if dependency is not None:
+                check_requirement(name, requirement, self._metadata[needed].version)
+            if dependency is None or dependency.status is not PluginStatus.ENABLED:
+                status = "only discovered" if dependency is None else dependency.status.value
                 raise DependencyError(
-                    f"Plugin '{name}' cannot be enabled: dependency "
-                    f"'{requirement.name}' not enabled (it is {dependency.status.value})",
+                    f"Plugin '{name}' cannot be enabled: dependency '{needed}' not enabled: it "
+                    f"is installed but {status}; requirement {str(requirement)!r}. Enable it "
+                    f"first {run}",
                     plugin_name=name,
                     requirement=str(requirement),
-                    found_version=self._metadata[requirement.name].version,
+                    found_version=None if dependency is None else self._metadata[needed].version,
                 )
 
     def _enabled_dependents(self, name: str, *, transitive: bool) -> set[str]:

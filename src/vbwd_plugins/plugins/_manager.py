@@ -28,10 +28,12 @@ from vbwd_plugins.config._secrets import FernetSecretBox, SecretBox
 from vbwd_plugins.errors import (
     DependencyError,
     DependentsEnabledError,
+    InvalidListenerError,
     PluginError,
     PluginNotFoundError,
     StoreError,
 )
+from vbwd_plugins.events._catalogue import HOST_SOURCE
 from vbwd_plugins.events._dispatcher import EventDispatcher
 from vbwd_plugins.plugins._discovery import DEFAULT_GROUP, AllowPolicy
 from vbwd_plugins.plugins._graph import check_requirement
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
     import pluggy
     from pydantic import BaseModel
 
+    from vbwd_plugins.delivery._engine import DeliveryEngine
+    from vbwd_plugins.delivery._service import DeliveryService
+    from vbwd_plugins.events._dispatcher import Event
     from vbwd_plugins.stores._base import StateStore
 
 __all__ = ["MISSING", "LoadReport", "PluginInfo", "PluginManager"]
@@ -68,6 +73,9 @@ class PluginManager(PluginLifecycle):
     ``store`` persists status and configuration (see :meth:`start`, :meth:`refresh`);
     ``secret_box`` encrypts secret fields for it and defaults to a
     :class:`FernetSecretBox` with the keys of ``VBWD_PLUGINS_SECRET_KEYS``.
+
+    ``strict=True`` refuses what is otherwise logged as a warning: enabling a plugin with a
+    listener of an event name nothing is known to emit (see :meth:`register_event_names`).
     """
 
     def __init__(
@@ -78,19 +86,113 @@ class PluginManager(PluginLifecycle):
         allow: AllowPolicy | None = None,
         store: StateStore | None = None,
         secret_box: SecretBox | None = None,
+        strict: bool = False,
     ) -> None:
         super().__init__(event_dispatcher, group, allow)
+        self.strict = strict
         if store is not None:
             box = FernetSecretBox.from_env() if secret_box is None else secret_box
             self._resolver = ConfigResolver(box)
             self._reconciler = StoreReconciler(self, store, self._resolver, self._lock)
         elif secret_box is not None:
             self._resolver = ConfigResolver(secret_box)
+        self._deliveries: DeliveryService | None = None
+        self._delivery_engine: DeliveryEngine | None = None
 
     @property
     def store(self) -> StateStore | None:
         """The state store, or ``None`` when state lives in memory only."""
         return None if self._reconciler is None else self._reconciler.store
+
+    # -- durable delivery ----------------------------------------------------------------
+
+    @property
+    def deliveries(self) -> DeliveryService:
+        """Records durable events and runs their deliveries (see ``docs/delivery.md``).
+
+        Created on first use over :attr:`store`, which must implement
+        :class:`~vbwd_plugins.delivery.Outbox` (both shipped stores do).
+        """
+        service = self._deliveries
+        if service is None:
+            from vbwd_plugins.delivery._outbox import Outbox
+            from vbwd_plugins.delivery._service import DeliveryService
+
+            with self._lock:
+                service = self._deliveries
+                if service is None:
+                    store = self.store
+                    if not isinstance(store, Outbox):
+                        raise StoreError(
+                            "Durable delivery needs a store that records deliveries: create "
+                            "the PluginManager with store=SQLiteStateStore(...) or "
+                            f"store=PostgresStateStore(...) (it has {type(store).__name__})"
+                        )
+                    service = DeliveryService(
+                        store, self._event_dispatcher, engine=self._delivery_engine
+                    )
+                    self._deliveries = service
+        return service
+
+    @property
+    def delivery_engine(self) -> DeliveryEngine | None:
+        """Where deliveries run: an engine (deferred), or ``None`` (inline, the default)."""
+        service = self._deliveries
+        return self._delivery_engine if service is None else service.engine
+
+    def set_delivery_engine(self, engine: DeliveryEngine | None) -> None:
+        """Run deliveries on ``engine`` (deferred), or inline in the caller with ``None``."""
+        with self._lock:
+            self._delivery_engine = engine
+            if self._deliveries is not None:
+                self._deliveries.engine = engine
+
+    def publish(self, event: Event) -> list[str]:
+        """Record ``event`` durably with one delivery per current listener, then deliver.
+
+        Unlike ``event_dispatcher.dispatch(event)``, every listener runs until its success
+        is recorded, inline or on the delivery engine; returns the delivery ids.
+        """
+        return self.deliveries.publish(event)
+
+    # -- event names -----------------------------------------------------------------
+
+    def register_event_names(self, names: Iterable[str]) -> None:
+        """Make ``names`` known: events the host itself dispatches.
+
+        When a plugin is enabled, each of its listeners must listen to a known name: a
+        standard event of the core, one a registered plugin declares in
+        ``PluginMetadata.emits``, or one registered here. Otherwise a warning naming the
+        plugin, the listener and the closest known name is logged (with ``strict``, the
+        enable is refused with :class:`InvalidListenerError`). A malformed name raises
+        :class:`InvalidListenerError`.
+        """
+        self._catalogue.register(names, source=HOST_SOURCE)
+
+    def known_event_names(self) -> list[str]:
+        """Every event name known to be emitted, sorted (see :meth:`register_event_names`)."""
+        return sorted(self._catalogue.names())
+
+    def check_event_names(self) -> list[str]:
+        """Check every listener subscribed now, the host's included, against the known names.
+
+        Host listeners are not checked when added (a host may subscribe before the plugin
+        emitting a name is registered): call this once the host has started. Returns one
+        message per listener of an unknown name, each also logged as a warning; with
+        ``strict`` raises :class:`InvalidListenerError` naming them all instead.
+        """
+        dispatcher = self._event_dispatcher
+        problems = [
+            problem
+            for event_name in sorted(dispatcher._records)  # the names that have listeners
+            for listener in dispatcher.get_listeners(event_name)
+            if (problem := self._catalogue.unknown_message(event_name, listener.name))
+        ]
+        if problems and self.strict:
+            raise InvalidListenerError("; ".join(problems) + " (the manager is strict)")
+        for problem in problems:
+            logger.warning("%s", problem)
+        return problems
 
     # -- hooks -----------------------------------------------------------------------
 
@@ -122,7 +224,7 @@ class PluginManager(PluginLifecycle):
     # -- configuration -----------------------------------------------------------------
 
     def configure_plugin(
-        self, name: str, config: Mapping[str, Any], *, patch: bool = False
+        self, name: str, config: Mapping[str, Any], *, patch: bool = False, operator: bool = False
     ) -> None:
         """Validate and apply a new configuration to ``name``, whatever its status.
 
@@ -132,11 +234,17 @@ class PluginManager(PluginLifecycle):
         the enabled plugins that depend on it; if its ``on_initialize`` refuses the new
         configuration, they keep running with the old one and the error is raised. With a
         store: one read and one write.
+
+        ``operator=True`` says the change comes from a person (the admin API and the CLI
+        pass it): changing a field marked :class:`~vbwd_plugins.config.Trusted` then needs
+        the secrets it guards in the same change. Host code is trusted like the environment
+        and is not bound unless it passes it (see ``docs/secrets.md``).
         """
         with self._lock:
             plugin = self._require(name)
             with self._change(name, plugin) as change:
-                self._reconfigure(name, self._resolve(change, config, patch=patch))
+                resolved = self._resolve(change, config, patch=patch, operator=operator)
+                self._reconfigure(name, resolved)
 
     def get_public_config(self, name: str) -> dict[str, Any]:
         """``name``'s configuration for display: JSON-safe, every secret masked.

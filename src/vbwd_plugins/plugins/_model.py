@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from vbwd_plugins.config._schema import env_config, is_config_schema, validate_config
 from vbwd_plugins.errors import (
     ConfigValidationError,
+    InvalidListenerError,
     InvalidMetadataError,
     PluginHookError,
     PluginStateError,
 )
+from vbwd_plugins.events._catalogue import check_event_name
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -78,8 +80,10 @@ class PluginMetadata:
     """What a plugin says about itself.
 
     ``dependencies`` are PEP 508 requirement strings naming other plugins: ``"base"`` or
-    ``"stripe>=1.0,<2"``. Validation happens when the plugin is registered, so a plugin
-    can be constructed (and listed) even with bad metadata.
+    ``"stripe>=1.0,<2"``. ``emits`` (keyword-only) names the events the plugin dispatches
+    beyond the core's standard ones (``"loyalty.points_credited"``), so that a listener of
+    a misspelt name is caught when it is enabled. Validation happens when the plugin is
+    registered, so a plugin can be constructed (and listed) even with bad metadata.
     """
 
     name: str
@@ -87,12 +91,18 @@ class PluginMetadata:
     author: str
     description: str
     dependencies: list[str] = field(default_factory=list)
+    _: KW_ONLY
+    emits: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.dependencies is None:  # the original design's default
             self.dependencies = []
         elif not isinstance(self.dependencies, list):
             self.dependencies = list(self.dependencies)
+        if self.emits is None:
+            self.emits = []
+        elif isinstance(self.emits, tuple | set | frozenset):  # anything else: validate()
+            self.emits = list(self.emits)
 
     def validate(self) -> None:
         """Raise :class:`InvalidMetadataError` naming the plugin and the first bad field."""
@@ -132,6 +142,13 @@ class PluginMetadata:
                 raise bad("dependencies", f"{dep!r} does not name a valid plugin")
             if req.name == self.name:
                 raise bad("dependencies", f"{dep!r}: a plugin cannot depend on itself")
+        if not isinstance(self.emits, list):
+            raise bad("emits", f"{self.emits!r} is not a list of event names")
+        for event_name in self.emits:
+            try:
+                check_event_name(event_name)
+            except InvalidListenerError as exc:
+                raise bad("emits", str(exc)) from None
 
     def requirements(self) -> tuple[Requirement, ...]:
         """The parsed dependencies (call :meth:`validate` first)."""

@@ -5,13 +5,14 @@ A claim is one ``BEGIN IMMEDIATE`` transaction around an ``INSERT ... ON CONFLIC
 collide; the write lock serializes them across processes). Marking the outcome is one
 ``UPDATE`` guarded by the claim token. So a delivery costs two commits.
 
-Durability: inbox commits run with ``PRAGMA synchronous=NORMAL`` by default (the plugin
-configuration keeps the store's ``FULL``). In WAL mode a ``NORMAL`` commit survives a crash
-of the process at once, because it is in the WAL file; only an operating-system crash or
-power loss can roll back the last commits, since the WAL is synced at checkpoints rather
-than at every commit. ``FULL`` syncs every commit, which costs a disk flush (milliseconds)
-per delivery; set ``store.inbox_synchronous = "FULL"`` when the inbox must also survive
-power loss. Times are stored as Unix seconds (``REAL``).
+Durability: inbox commits run on the store's second connection, at
+``PRAGMA synchronous=NORMAL`` by default (the plugin configuration keeps the store's
+``FULL``). In WAL mode a ``NORMAL`` commit survives a crash of the process at once, because
+it is in the WAL file; only an operating-system crash or power loss can roll back the last
+commits, since the WAL is synced at checkpoints rather than at every commit. ``FULL`` syncs
+every commit, which costs a disk flush (milliseconds) per delivery; set
+``store.inbox_synchronous = "FULL"`` when the inbox must also survive power loss. Times are
+stored as Unix seconds (``REAL``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._sqlite_tx import immediate
 from vbwd_plugins.webhooks._inbox import (
     InboxClaim,
@@ -36,7 +36,6 @@ from vbwd_plugins.webhooks._inbox import (
 
 __all__ = ["SQLiteInboxMixin"]
 
-_LEVELS: Final = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}  # OFF could corrupt the file
 _PROCESSING: Final = InboxStatus.PROCESSING.value
 _PROCESSED: Final = InboxStatus.PROCESSED.value
 _FAILED: Final = InboxStatus.FAILED.value
@@ -103,14 +102,18 @@ def _record(row: tuple[Any, ...]) -> InboxRecord:
 class SQLiteInboxMixin:
     """:class:`~vbwd_plugins.webhooks.WebhookInbox` methods for :class:`SQLiteStateStore`."""
 
-    #: ``PRAGMA synchronous`` for inbox commits: ``"NORMAL"`` (survives a process crash)
-    #: or ``"FULL"`` / ``"EXTRA"`` (also survives power loss, one disk flush per commit).
+    #: ``PRAGMA synchronous`` for inbox commits and delivery claims and outcomes:
+    #: ``"NORMAL"`` (survives a process crash) or ``"FULL"`` / ``"EXTRA"`` (also survives
+    #: power loss, one disk flush per commit).
     inbox_synchronous: str = "NORMAL"
-    _store_synchronous: int | None = None  # the connection's own level, read once
 
     if TYPE_CHECKING:
 
         def _using(
+            self, plugin_name: str | None, action: str
+        ) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _marking(
             self, plugin_name: str | None, action: str
         ) -> AbstractContextManager[sqlite3.Connection]: ...
 
@@ -194,29 +197,14 @@ class SQLiteInboxMixin:
     def _inbox_write(
         self, provider: str | None, action: str, *, begin: bool = False
     ) -> Iterator[sqlite3.Connection]:
-        """Run inbox writes at :attr:`inbox_synchronous`, then restore the store's level.
+        """Run inbox writes on the connection at :attr:`inbox_synchronous`.
 
         ``begin`` wraps them in ``BEGIN IMMEDIATE`` / ``COMMIT``; a single statement is
         atomic on its own.
         """
-        level = _LEVELS.get(str(self.inbox_synchronous).upper())
-        if level is None:
-            raise StoreError(
-                f"inbox_synchronous must be one of {sorted(_LEVELS)}, "
-                f"got {self.inbox_synchronous!r}"
-            )
-        with self._using(provider, action) as conn:
-            if self._store_synchronous is None:
-                self._store_synchronous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-            restore = self._store_synchronous
-            if level != restore:
-                conn.execute(f"PRAGMA synchronous={level}")
-            try:
-                if not begin:
-                    yield conn
-                    return
-                with immediate(conn):
-                    yield conn
-            finally:
-                if level != restore:
-                    conn.execute(f"PRAGMA synchronous={restore}")
+        with self._marking(provider, action) as conn:
+            if not begin:
+                yield conn
+                return
+            with immediate(conn):
+                yield conn

@@ -1,9 +1,14 @@
 """PostgreSQL store for hosts running several workers or machines (psycopg 3).
 
-Install with ``pip install "vbwd-plugins[postgres]"``. psycopg is imported when a store
-is opened, so the core imports without it. Tables live in their own schema (default
-``vbwd_plugins``); every write is one transaction that also sends ``NOTIFY`` so other
-workers can react at once (:meth:`PostgresStateStore.wait_for_change`).
+Install with ``pip install "vbwd-plugins[postgres]"``. psycopg and psycopg-pool are
+imported when a store is opened, so the core imports without them. Tables live in their own
+schema (default ``vbwd_plugins``); every plugin write is one transaction that also sends
+``NOTIFY`` so other workers can react at once (:meth:`PostgresStateStore.wait_for_change`).
+
+Connections come from a pool (``psycopg_pool``) that checks each one before lending it, so
+a connection the server terminated (a restart, a failover, ``pg_terminate_backend``) is
+replaced on the next operation without restarting the process. ``LISTEN`` keeps its own
+dedicated connection.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,10 +26,12 @@ from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
 from vbwd_plugins.stores._inbox_postgres import PostgresInboxMixin
 from vbwd_plugins.stores._migrations import apply_postgres
+from vbwd_plugins.stores._outbox_postgres import PostgresOutboxMixin
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
+    from psycopg_pool import ConnectionPool
 
 __all__ = ["DEFAULT_SCHEMA", "NOTIFY_CHANNEL", "PostgresStateStore"]
 
@@ -32,6 +40,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_SCHEMA: Final = "vbwd_plugins"
 #: Channel every write notifies; the payload is ``"<schema>:<plugin_name>"``.
 NOTIFY_CHANNEL: Final = "vbwd_plugins"
+
+#: How often an outcome (a token-guarded, idempotent ``UPDATE``) is tried when the
+#: connection drops, and the pause before the first retry (doubled each time).
+MARK_TRIES: Final = 4
+MARK_PAUSE: Final = 0.1
 
 _SCHEMA_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 _COLUMNS: Final = (
@@ -49,9 +62,11 @@ _COLUMNS: Final = (
 def _import_psycopg() -> Any:
     try:
         import psycopg
+        import psycopg_pool  # noqa: F401  (checked here, used when the pool opens)
     except ImportError as exc:
         raise StoreError(
-            "PostgresStateStore needs psycopg 3: pip install 'vbwd-plugins[postgres]'"
+            f"PostgresStateStore needs psycopg 3 and psycopg-pool ({exc.name} is missing): "
+            "pip install 'vbwd-plugins[postgres]'"
         ) from exc
     return psycopg
 
@@ -75,18 +90,32 @@ def _record(row: tuple[Any, ...]) -> PluginRecord:
 
 
 @final
-class PostgresStateStore(PostgresInboxMixin):
-    """A :class:`StateStore` in a PostgreSQL schema; safe across threads and processes.
+class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
+    """A :class:`StateStore`, webhook inbox and outbox in a PostgreSQL schema; safe across
+    threads and processes.
 
     ``dsn`` is a libpq connection string or URL. ``schema`` is created if missing and
-    migrated on open. Open one store per process.
+    migrated on open. ``pool_size`` caps the pooled connections (threads of this process
+    share them); ``connect_timeout`` also bounds how long an operation waits for one.
+    Open one store per process.
     """
 
-    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, connect_timeout: int = 10):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        connect_timeout: int = 10,
+        pool_size: int = 10,
+    ):
         if not _SCHEMA_RE.match(schema):
             raise StoreError(
                 f"Invalid PostgreSQL schema name {schema!r}: letters, digits and '_', "
                 "not starting with a digit, at most 63 characters"
+            )
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise StoreError(
+                f"PostgresStateStore(pool_size=...) must be an int >= 1: {pool_size!r}"
             )
         self._psycopg = _import_psycopg()
         from psycopg import sql
@@ -96,7 +125,7 @@ class PostgresStateStore(PostgresInboxMixin):
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._closed = False
-        self._conn: psycopg.Connection[Any] | None = None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._listener: psycopg.Connection[Any] | None = None
         table = sql.Identifier(schema, "plugin_config")
         columns = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
@@ -119,19 +148,37 @@ class PostgresStateStore(PostgresInboxMixin):
             "delete": sql.SQL("DELETE FROM {} WHERE plugin_name = %s").format(table),
             "version": sql.SQL("SELECT version FROM {} WHERE plugin_name = %s").format(table),
         }
-        with self._lock:
-            conn = self._connection(None, "open")
-            try:
-                applied = apply_postgres(conn, schema)
-            except BaseException as exc:
-                conn.close()
-                self._conn = None
-                self._closed = True
-                if isinstance(exc, self._psycopg.Error):
-                    raise self._fail(None, "migrate", exc) from exc
-                raise
+        # Migrate on a connection of its own: a wrong DSN or a server that is down fails
+        # here, at once, rather than in the pool's background threads.
+        try:
+            conn = self._psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout)
+        except self._psycopg.Error as exc:
+            self._closed = True
+            raise self._fail(None, "open", exc) from exc
+        try:
+            applied = apply_postgres(conn, schema)
+        except self._psycopg.Error as exc:
+            self._closed = True
+            raise self._fail(None, "migrate", exc) from exc
+        except BaseException:
+            self._closed = True
+            raise
+        finally:
+            conn.close()
         if applied:
             logger.info("PostgreSQL store schema %r: applied migrations %s", schema, applied)
+        from psycopg_pool import ConnectionPool
+
+        self._pool = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+            check=ConnectionPool.check_connection,  # replaces a terminated connection
+            timeout=float(connect_timeout),
+            name=f"vbwd_plugins:{schema}",
+            open=True,
+        )
 
     @property
     def schema(self) -> str:
@@ -255,10 +302,10 @@ class PostgresStateStore(PostgresInboxMixin):
         """Close the connections (idempotent)."""
         with self._lock:
             self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            pool, self._pool = self._pool, None
             self._drop_listener()
+        if pool is not None:
+            pool.close()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -270,26 +317,47 @@ class PostgresStateStore(PostgresInboxMixin):
             plugin_name=plugin_name,
         )
 
-    def _connection(self, plugin_name: str | None, action: str) -> psycopg.Connection[Any]:
-        if self._closed:
+    def _live_pool(self, plugin_name: str | None) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool = self._pool
+        if pool is None or self._closed:
             raise StoreError(
                 f"PostgreSQL store schema {self._schema!r} is closed", plugin_name=plugin_name
             )
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            try:
-                self._conn = self._psycopg.connect(
-                    self._dsn, autocommit=True, connect_timeout=self._connect_timeout
-                )
-            except self._psycopg.Error as exc:
-                raise self._fail(plugin_name, action, exc) from exc
-        assert self._conn is not None
-        return self._conn
+        return pool
 
     @contextmanager
     def _using(self, plugin_name: str | None, action: str) -> Iterator[psycopg.Connection[Any]]:
-        with self._lock:
-            conn = self._connection(plugin_name, action)
-            try:
+        """A pooled autocommit connection; driver errors become :class:`StoreError`."""
+        pool = self._live_pool(plugin_name)
+        try:
+            with pool.connection() as conn:
                 yield conn
-            except self._psycopg.Error as exc:
-                raise self._fail(plugin_name, action, exc) from exc
+        except self._psycopg.Error as exc:
+            raise self._fail(plugin_name, action, exc) from exc
+
+    def _mark(
+        self, action: str, query: sql.Composed, params: tuple[Any, ...] | dict[str, Any]
+    ) -> int:
+        """Run one token-guarded ``UPDATE``; retry it when the connection drops.
+
+        Safe to repeat: the guard matches the same row again (or none), so a retry after a
+        commit whose answer was lost changes nothing more. Returns the row count.
+        """
+        psycopg = self._psycopg
+        for attempt in range(1, MARK_TRIES + 1):
+            try:
+                with self._live_pool(None).connection() as conn:
+                    return int(conn.execute(query, params).rowcount)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if attempt == MARK_TRIES:
+                    raise self._fail(None, f"{action} ({attempt} tries)", exc) from exc
+                logger.warning(
+                    "PostgreSQL store schema %r: connection lost trying to %s (%s); retrying",
+                    self._schema,
+                    action,
+                    type(exc).__name__,
+                )
+                time.sleep(MARK_PAUSE * 2 ** (attempt - 1))
+            except psycopg.Error as exc:
+                raise self._fail(None, action, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,8 +1,14 @@
 """The embedded default store: one SQLite file, standard library only.
 
 WAL journaling lets readers run while a writer commits; every write is a
-``BEGIN IMMEDIATE`` transaction, so two processes serialize on the write lock and a
-process killed mid-write leaves the previous state (SQLite rolls the journal back).
+``BEGIN IMMEDIATE`` transaction (or a single statement), so two processes serialize on the
+write lock and a process killed mid-write leaves the previous state (SQLite rolls the
+journal back).
+
+Two connections, each at one fixed ``PRAGMA synchronous`` level (never switched per write):
+the store's own at ``FULL`` for plugin configuration and for recording webhooks and their
+deliveries, and a second one at :attr:`SQLiteStateStore.inbox_synchronous` (``NORMAL`` by
+default) for claims and outcomes, which a power cut may roll back without losing an event.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
 from vbwd_plugins.stores._inbox_sqlite import SQLiteInboxMixin
 from vbwd_plugins.stores._migrations import apply_sqlite
+from vbwd_plugins.stores._outbox_sqlite import SQLiteOutboxMixin
 from vbwd_plugins.stores._sqlite_tx import immediate
 
 __all__ = ["DEFAULT_SQLITE_PATH", "ENV_SQLITE_PATH", "SQLiteStateStore"]
@@ -33,6 +40,8 @@ logger = logging.getLogger(__name__)
 ENV_SQLITE_PATH: Final = "VBWD_PLUGINS_SQLITE_PATH"
 #: File used when neither a path nor the variable is given (relative to the working dir).
 DEFAULT_SQLITE_PATH: Final = "vbwd-plugins.sqlite3"
+
+_LEVELS: Final = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}  # OFF could corrupt the file
 
 _COLUMNS: Final = (
     "plugin_name, status, config, version, enabled_at, disabled_at, created_at, updated_at"
@@ -65,8 +74,9 @@ def _record(row: tuple[Any, ...]) -> PluginRecord:
 
 
 @final
-class SQLiteStateStore(SQLiteInboxMixin):
-    """A :class:`StateStore` in a SQLite file; safe across threads and processes.
+class SQLiteStateStore(SQLiteInboxMixin, SQLiteOutboxMixin):
+    """A :class:`StateStore`, webhook inbox and outbox in a SQLite file; safe across threads
+    and processes.
 
     ``path`` defaults to ``$VBWD_PLUGINS_SQLITE_PATH`` or ``vbwd-plugins.sqlite3``.
     ``timeout`` is how long a write waits for another process's write lock. Open one store
@@ -77,13 +87,14 @@ class SQLiteStateStore(SQLiteInboxMixin):
         if path is None:
             path = os.environ.get(ENV_SQLITE_PATH) or DEFAULT_SQLITE_PATH
         self._path = str(path)
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._marks: sqlite3.Connection | None = None  # claims and outcomes; opened on use
+        self._marks_level: int | None = None
         self._data_version: int | None = None
         try:
-            conn = sqlite3.connect(
-                self._path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
+            conn = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(f"Cannot open SQLite store {self._path!r}: {exc}") from exc
         try:
@@ -99,6 +110,13 @@ class SQLiteStateStore(SQLiteInboxMixin):
         if applied:
             logger.info("SQLite store %r: applied migrations %s", self._path, applied)
         self._conn = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA foreign_keys=ON")  # a delivery always has its event
+        return conn
 
     @staticmethod
     def _set_wal(conn: sqlite3.Connection, timeout: float) -> None:
@@ -252,9 +270,10 @@ class SQLiteStateStore(SQLiteInboxMixin):
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            for conn in (self._conn, self._marks):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._marks = None
 
     # -- internals ---------------------------------------------------------------------
 
@@ -274,6 +293,24 @@ class SQLiteStateStore(SQLiteInboxMixin):
                 yield self._conn
             except sqlite3.Error as exc:
                 raise self._fail(plugin_name, action, exc) from exc
+
+    @contextmanager
+    def _marking(self, plugin_name: str | None, action: str) -> Iterator[sqlite3.Connection]:
+        """The second connection, at :attr:`inbox_synchronous`: for claims and outcomes."""
+        level = _LEVELS.get(str(self.inbox_synchronous).upper())
+        if level is None:
+            raise StoreError(
+                f"inbox_synchronous must be one of {sorted(_LEVELS)}, "
+                f"got {self.inbox_synchronous!r}"
+            )
+        with self._using(plugin_name, action):
+            if self._marks is None:
+                self._marks = self._connect()
+                self._marks_level = None
+            if level != self._marks_level:  # only when the setting changes
+                self._marks.execute(f"PRAGMA synchronous={level}")
+                self._marks_level = level
+            yield self._marks
 
     @contextmanager
     def _transaction(self, plugin_name: str, action: str) -> Iterator[sqlite3.Connection]:

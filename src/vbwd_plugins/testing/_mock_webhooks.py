@@ -41,6 +41,8 @@ __all__ = [
 
 #: The header the mock signs with.
 SIGNATURE_HEADER: Final = "Mock-Signature"
+#: The last Unix second a ``datetime`` holds (9999-12-31T23:59:59Z).
+_LAST_SECOND: Final = 253_402_300_799
 
 _EVENT_CLASSES: Final[Mapping[str, type[PaymentEventData]]] = {
     PaymentEventType.COMPLETED: PaymentCompleted,
@@ -97,8 +99,10 @@ def signed_as(
 
 
 def _timestamp(value: object) -> datetime:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WebhookPayloadError(f"Mock webhook 'created' must be unix seconds, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LAST_SECOND:
+        raise WebhookPayloadError(
+            f"Mock webhook 'created' must be Unix seconds from 1970 to 9999, got {value!r}"
+        )
     return datetime.fromtimestamp(value, UTC)
 
 

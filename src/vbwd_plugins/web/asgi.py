@@ -6,7 +6,8 @@
 
     app.mount("/plugins", create_app(manager, authorize=is_admin))
 
-gives ``/plugins/admin/plugins/...`` and ``POST /plugins/webhooks/<provider>``. The
+gives ``/plugins/admin/plugins/...``, ``/plugins/admin/deliveries/...`` and
+``POST /plugins/webhooks/<provider>``. The
 pipeline and the manager are synchronous (database and provider calls), so requests run
 in Starlette's thread pool and never block the event loop. ``authorize`` may be a plain
 function (run in the thread pool) or ``async``.
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vbwd_plugins.admin._deliveries import DeliveryAdmin
 from vbwd_plugins.admin._service import PluginAdmin
 from vbwd_plugins.web._common import (
     DEFAULT_MAX_BODY,
@@ -59,21 +61,28 @@ def create_app(
     admin_prefix: str | None = "/admin/plugins",
     webhook_prefix: str | None = "/webhooks",
     max_body_size: int = DEFAULT_MAX_BODY,
+    deliveries_prefix: str | None = "/admin/deliveries",
 ) -> Starlette:
-    """An ASGI app serving the admin API under ``admin_prefix`` and webhooks under
-    ``webhook_prefix`` (``None`` leaves either out).
+    """An ASGI app serving the admin API under ``admin_prefix``, the deliveries admin API
+    under ``deliveries_prefix`` and webhooks under ``webhook_prefix`` (``None`` leaves one out).
 
     ``processor`` defaults to a :class:`vbwd_plugins.WebhookProcessor` on ``manager``.
-    Without ``authorize`` the admin routes answer 403. Bodies larger than
+    Without ``authorize`` both admin APIs answer 403. Bodies larger than
     ``max_body_size`` bytes answer 413.
     """
     routes: list[Route] = []
     if admin_prefix is not None:
         routes += _admin_routes(PluginAdmin(manager), authorize, admin_prefix, max_body_size)
+    if deliveries_prefix is not None:
+        deliveries = DeliveryAdmin(manager)
+        routes += _deliveries_routes(deliveries, authorize, deliveries_prefix, max_body_size)
     if webhook_prefix is not None:
         handler = processor if processor is not None else default_processor(manager)
-        routes.append(_webhook_route(handler, webhook_prefix, max_body_size))
-    return Starlette(routes=routes)
+        routes += _webhook_routes(handler, webhook_prefix, max_body_size)
+    app = Starlette(routes=routes)
+    # A near-miss URL answers 404, never a redirect: providers do not follow one on POST.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _refusal(authorize: Authorize | None, request: Request) -> AdminResponse | None:
@@ -122,7 +131,38 @@ def _admin_routes(
     ]
 
 
-def _webhook_route(processor: WebhookHandler, prefix: str, limit: int) -> Route:
+def _deliveries_routes(
+    admin: DeliveryAdmin, authorize: Authorize | None, prefix: str, limit: int
+) -> list[Route]:
+    prefix = "/" + prefix.strip("/")
+
+    async def deliveries_endpoint(request: Request) -> Response:
+        refused = await _refusal(authorize, request)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
+        body = await _read_body(request, limit)
+        if body is None:
+            too_large = payload_too_large(limit)
+            return _json(too_large.status, too_large.body)
+        answer = await run_in_threadpool(
+            admin.handle,
+            request.method,
+            str(request.path_params.get("path", "")),
+            body,
+            content_type=request.headers.get("content-type"),
+            query=dict(request.query_params),
+        )
+        return _json(answer.status, answer.body, answer.headers)
+
+    methods = ["GET", "POST"]
+    return [
+        Route(prefix, deliveries_endpoint, methods=methods),
+        Route(prefix + "/", deliveries_endpoint, methods=methods),
+        Route(prefix + "/{path:path}", deliveries_endpoint, methods=methods),
+    ]
+
+
+def _webhook_routes(processor: WebhookHandler, prefix: str, limit: int) -> list[Route]:
     prefix = "/" + prefix.strip("/")
 
     async def webhook_endpoint(request: Request) -> Response:
@@ -138,7 +178,11 @@ def _webhook_route(processor: WebhookHandler, prefix: str, limit: int) -> Route:
         )
         return _json(result.status, result.body)
 
-    return Route(prefix + "/{provider}", webhook_endpoint, methods=["POST"])
+    # With and without a trailing slash: whichever URL was registered at the provider.
+    return [
+        Route(prefix + "/{provider}", webhook_endpoint, methods=["POST"]),
+        Route(prefix + "/{provider}/", webhook_endpoint, methods=["POST"]),
+    ]
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

@@ -9,7 +9,8 @@
         url_prefix="/api/v1",
     )
 
-gives ``/api/v1/admin/plugins/...`` (see :class:`vbwd_plugins.admin.PluginAdmin`) and
+gives ``/api/v1/admin/plugins/...`` (see :class:`vbwd_plugins.admin.PluginAdmin`),
+``/api/v1/admin/deliveries/...`` (see :class:`vbwd_plugins.admin.DeliveryAdmin`) and
 ``POST /api/v1/webhooks/<provider>``. The admin routes refuse every request (403) unless
 ``authorize`` is given; webhook routes are authenticated by the provider's signature.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
+from vbwd_plugins.admin._deliveries import DeliveryAdmin
 from vbwd_plugins.admin._service import PluginAdmin
 from vbwd_plugins.web._common import (
     DEFAULT_MAX_BODY,
@@ -48,17 +50,21 @@ def create_blueprint(
     webhook_prefix: str | None = "/webhooks",
     name: str = "vbwd_plugins",
     max_body_size: int = DEFAULT_MAX_BODY,
+    deliveries_prefix: str | None = "/admin/deliveries",
 ) -> flask.Blueprint:
-    """A Blueprint serving the admin API under ``admin_prefix`` and webhooks under
-    ``webhook_prefix`` (``None`` leaves either out).
+    """A Blueprint serving the admin API under ``admin_prefix``, the deliveries admin API
+    under ``deliveries_prefix`` and webhooks under ``webhook_prefix`` (``None`` leaves one out).
 
     ``processor`` defaults to a :class:`vbwd_plugins.WebhookProcessor` on ``manager``.
-    ``authorize(request) -> bool`` decides who may use the admin API; without it the
+    ``authorize(request) -> bool`` decides who may use both admin APIs; without it the
     admin routes answer 403. Bodies larger than ``max_body_size`` bytes answer 413.
     """
     blueprint = flask.Blueprint(name, __name__)
     if admin_prefix is not None:
         _add_admin(blueprint, PluginAdmin(manager), authorize, admin_prefix, max_body_size)
+    if deliveries_prefix is not None:
+        deliveries = DeliveryAdmin(manager)
+        _add_deliveries(blueprint, deliveries, authorize, deliveries_prefix, max_body_size)
     if webhook_prefix is not None:
         handler = processor if processor is not None else default_processor(manager)
         _add_webhooks(blueprint, handler, webhook_prefix, max_body_size)
@@ -94,6 +100,42 @@ def _add_admin(
     )
 
 
+def _add_deliveries(
+    blueprint: flask.Blueprint,
+    admin: DeliveryAdmin,
+    authorize: Callable[[flask.Request], bool] | None,
+    prefix: str,
+    limit: int,
+) -> None:
+    prefix = "/" + prefix.strip("/")
+
+    def deliveries_route(path: str = "") -> flask.Response:
+        request = flask.request
+        refused = refusal(authorize, request)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
+        body = _read_body(request, limit)
+        if body is None:
+            too_large = payload_too_large(limit)
+            return _json(too_large.status, too_large.body)
+        answer = admin.handle(
+            request.method,
+            path,
+            body,
+            content_type=request.content_type,
+            query=request.args.to_dict(),
+        )
+        return _json(answer.status, answer.body, answer.headers)
+
+    methods = ["GET", "POST"]
+    blueprint.add_url_rule(
+        prefix, "deliveries", deliveries_route, methods=methods, strict_slashes=False
+    )
+    blueprint.add_url_rule(
+        f"{prefix}/<path:path>", "deliveries_path", deliveries_route, methods=methods
+    )
+
+
 def _add_webhooks(
     blueprint: flask.Blueprint, processor: WebhookHandler, prefix: str, limit: int
 ) -> None:
@@ -109,7 +151,13 @@ def _add_webhooks(
         result = processor.process(provider, headers, body, remote_addr=request.remote_addr)
         return _json(result.status, result.body)
 
-    blueprint.add_url_rule(f"{prefix}/<provider>", "webhook", webhook_route, methods=["POST"])
+    # With and without a trailing slash (whichever URL was registered at the provider), and
+    # never a redirect (merge_slashes would send one), which providers do not follow on POST.
+    for rule, endpoint in (
+        (f"{prefix}/<provider>", "webhook"),
+        (f"{prefix}/<provider>/", "webhook_slash"),
+    ):
+        blueprint.add_url_rule(rule, endpoint, webhook_route, methods=["POST"], merge_slashes=False)
 
 
 def _read_body(request: flask.Request, limit: int) -> bytes | None:

@@ -146,11 +146,21 @@ class WebhookInbox(Protocol):
 # -- helpers shared by the implementations --------------------------------------------
 
 
+#: Oldest age a purge accepts: further back, a store's timestamp arithmetic overflows.
+MAX_PURGE_AGE: Final = timedelta(days=36_500)
+
+
 def check_purge_age(older_than: timedelta) -> None:
-    """Refuse a negative age (which would purge rows processed in the future)."""
+    """Refuse a negative age (which would purge rows processed in the future) and one over
+    100 years (PostgreSQL's ``now() - interval`` would fail out of range)."""
     if not isinstance(older_than, timedelta) or older_than < timedelta(0):
         raise StoreError(
             f"inbox_purge(older_than=...) must be a timedelta >= 0, got {older_than!r}"
+        )
+    if older_than > MAX_PURGE_AGE:
+        raise StoreError(
+            f"inbox_purge(older_than=...) must be at most {MAX_PURGE_AGE.days} days, "
+            f"got {older_than.days} days"
         )
 
 

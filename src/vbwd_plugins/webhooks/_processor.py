@@ -1,20 +1,29 @@
-"""The webhook pipeline: receive, record in the inbox, handle, mark; framework-neutral.
+"""The webhook pipeline: verify, translate, record, deliver; framework-neutral.
 
 :meth:`WebhookProcessor.process` takes what any web framework has (provider name, headers,
 raw body) and returns a :class:`WebhookResponse` to send back. It is the one orchestrator
-of a delivery: the provider's ``receive_webhook`` verifies (failing closed), parses and
-identifies it; the processor records it, hands it to ``handle_webhook`` and marks the
-outcome. The status codes are chosen for what the provider does next: 2xx stops its
-retries, anything else schedules one.
+of a webhook, in five steps:
+
+1. **verify**: the provider's ``receive_webhook`` checks the signature (failing closed),
+2. **parse** the body and identify the event,
+3. **translate** it into standard events (``translate_webhook``: pure, nothing dispatched),
+4. **record** the inbox row, those events and one delivery per (event, listener) in ONE
+   store transaction (:meth:`~vbwd_plugins.delivery.DeliveryService.record_webhook`),
+5. **deliver**: inline (no delivery engine), run the deliveries in this request; deferred,
+   hand them to the engine and answer at once.
+
+A payload error in steps 2-3 records nothing. The status codes are chosen for what the
+provider does next: 2xx stops its retries, anything else schedules one.
 
 ====  ==========================================================================
-200   handled now (``processed``), or already handled before (``duplicate``)
-400   the body is malformed although the signature verified (or the handler said so)
+200   every delivery succeeded (``processed``; dead ones are acknowledged), the webhook
+      was delivered before (``duplicate``), or, deferred, it is recorded (``accepted``)
+400   the body or its event is malformed although the signature verified
 401   the delivery did not verify (signature, timestamp, certificate, mode); audit-logged
 404   no enabled payment provider of that name handles webhooks
-409   another worker is handling this event right now; the provider retries later
-500   the handler or a listener failed (the row is marked failed and the next
-      delivery retries it), or the inbox could not record the event
+409   another worker is running one of its deliveries right now; the provider retries
+500   a listener failed (inline): the redelivery runs only the deliveries that did not
+      succeed; or the store could not record the webhook
 ====  ==========================================================================
 
 Refusals are written to the ``vbwd_plugins.audit`` logger: provider, the provider's
@@ -32,11 +41,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, final
 
-from vbwd_plugins.errors import StoreError, WebhookPayloadError, WebhookVerificationError
+from vbwd_plugins.delivery._model import DeliveryStatus, WebhookReceipt
+from vbwd_plugins.delivery._outbox import Outbox
+from vbwd_plugins.delivery._runner import DEFAULT_LEASE, RunOutcome, RunResult
+from vbwd_plugins.delivery._service import DeliveryService
+from vbwd_plugins.errors import (
+    EventSerializationError,
+    StoreError,
+    WebhookPayloadError,
+    WebhookVerificationError,
+)
 from vbwd_plugins.payments._provider import PaymentProviderPlugin
 from vbwd_plugins.payments._results import Capability
 from vbwd_plugins.plugins._model import PluginStatus
-from vbwd_plugins.webhooks._inbox import MAX_ERROR, MAX_EVENT_ID, InboxStatus, WebhookInbox
+from vbwd_plugins.webhooks._inbox import MAX_EVENT_ID, InboxRecord, InboxStatus, WebhookInbox
 
 if TYPE_CHECKING:
     from vbwd_plugins.plugins._manager import PluginManager
@@ -48,8 +66,10 @@ logger = logging.getLogger(__name__)
 AUDIT_LOGGER: Final = "vbwd_plugins.audit"
 audit_logger = logging.getLogger(AUDIT_LOGGER)
 
-#: How long a worker's claim on an event lasts before another delivery may take it over.
-DEFAULT_LEASE: Final = timedelta(minutes=5)
+#: Statuses of a delivery that has neither succeeded nor died.
+_UNFINISHED: Final = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RUNNING})
+#: Inbox statuses of a webhook received before deliveries were recorded.
+_PRE_OUTBOX: Final = frozenset({InboxStatus.FAILED, InboxStatus.PROCESSING})
 
 #: Keys whose values are never stored or handed on (besides any key ending in "secret",
 #: such as a Stripe PaymentIntent's ``client_secret``).
@@ -66,9 +86,9 @@ _PEEK_LIMIT: Final = 65536  # bytes of an unverified body we parse for the audit
 class WebhookResponse:
     """What to answer the provider: an HTTP status and a small JSON object.
 
-    ``body`` holds ``status`` (``processed``, ``duplicate``, ``in_progress``, ``failed``,
-    ``rejected``, ``not_found``, ``error``) and, once known, ``event_id``; never secrets
-    or the payload.
+    ``body`` holds ``status`` (``processed``, ``accepted``, ``duplicate``, ``in_progress``,
+    ``failed``, ``rejected``, ``not_found``, ``error``) and, once known, ``event_id``;
+    never secrets or the payload.
     """
 
     status: int
@@ -77,11 +97,14 @@ class WebhookResponse:
 
 @final
 class WebhookProcessor:
-    """Runs webhook deliveries through the enabled provider plugins and the inbox.
+    """Runs webhook deliveries through the enabled provider plugins and the outbox.
 
-    ``inbox`` defaults to ``manager.store`` (both shipped stores are inboxes). ``lease``
-    is how long a claim lasts: a worker that crashes mid-delivery blocks that event for
-    at most this long. Keep handlers well below it. Safe to share between threads.
+    ``inbox`` defaults to ``manager.store`` (both shipped stores record webhooks and
+    deliveries). Deliveries run through ``manager.deliveries``, inline or on the engine
+    set with ``manager.set_delivery_engine``; given ``inbox=`` or a ``lease`` of its own,
+    the processor keeps a :class:`~vbwd_plugins.delivery.DeliveryService` of its own (with
+    the manager's engine). ``lease`` is how long a runner's claim on a delivery lasts.
+    Safe to share between threads.
     """
 
     def __init__(
@@ -91,23 +114,25 @@ class WebhookProcessor:
         *,
         lease: timedelta = DEFAULT_LEASE,
     ) -> None:
-        if inbox is None:
-            store = manager.store
-            if not isinstance(store, WebhookInbox):
-                raise StoreError(
-                    "WebhookProcessor needs a webhook inbox: create the PluginManager with "
-                    "store=SQLiteStateStore(...) or PostgresStateStore(...), or pass inbox="
-                )
-            inbox = store
+        store = manager.store if inbox is None else inbox
+        if not isinstance(store, WebhookInbox) or not isinstance(store, Outbox):
+            raise StoreError(
+                "WebhookProcessor needs a webhook inbox that records deliveries: create the "
+                "PluginManager with store=SQLiteStateStore(...) or PostgresStateStore(...), "
+                "or pass inbox="
+            )
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
             raise ValueError(f"lease must be a positive timedelta, got {lease!r}")
         self._manager = manager
-        self._inbox = inbox
+        self._inbox = store
         self._lease = lease
+        self._own: DeliveryService | None = None
+        if inbox is not None or lease != DEFAULT_LEASE:
+            self._own = DeliveryService(store, manager.event_dispatcher, lease=lease)
 
     @property
     def inbox(self) -> WebhookInbox:
-        """Where received events are recorded."""
+        """Where received webhooks are recorded."""
         return self._inbox
 
     @property
@@ -117,8 +142,17 @@ class WebhookProcessor:
 
     @property
     def lease(self) -> timedelta:
-        """How long a claim on an event lasts."""
+        """How long a claim on a delivery lasts."""
         return self._lease
+
+    @property
+    def deliveries(self) -> DeliveryService:
+        """Records webhooks with their deliveries and runs them."""
+        own = self._own
+        if own is None:
+            return self._manager.deliveries
+        own.engine = self._manager.delivery_engine
+        return own
 
     # -- deliveries ----------------------------------------------------------------
 
@@ -130,7 +164,7 @@ class WebhookProcessor:
         *,
         remote_addr: str | None = None,
     ) -> WebhookResponse:
-        """Verify, record, handle and acknowledge one delivery; never raises for bad input.
+        """Verify, translate, record and deliver one webhook; never raises for bad input.
 
         ``headers`` are the request's headers (any case), ``body`` the raw bytes exactly
         as received, ``remote_addr`` the client address for the audit log.
@@ -153,40 +187,100 @@ class WebhookProcessor:
             logger.exception("webhook for %r: parse_webhook raised; answering 500", provider)
             return _response(500, "error", error="could not parse the event")
         event_id = _inbox_key(received.event_id, body)
-        event_type = received.event_type
-        stored = _redact(received.payload)
         try:
-            text = json.dumps(stored, separators=(",", ":"))
+            events = plugin.translate_webhook(received.payload)
+        except WebhookVerificationError as exc:  # the event itself is refused (too old...)
+            self._audit(provider, exc.reason, remote_addr, None, b"", event_id=event_id)
+            return _response(401, "rejected", event_id, error="verification failed")
+        except WebhookPayloadError as exc:
+            logger.warning("webhook %r/%r rejected: malformed event: %s", provider, event_id, exc)
+            return _response(400, "rejected", event_id, error="malformed payload")
+        except Exception:
+            logger.exception(
+                "webhook %r/%r: translate_webhook raised; answering 500", provider, event_id
+            )
+            return _response(500, "error", event_id, error="could not translate the event")
+        try:
+            text = json.dumps(_redact(received.payload), separators=(",", ":"))
         except (TypeError, ValueError) as exc:  # parse_webhook returned a non-JSON value
             logger.error("webhook %r/%r cannot be stored: %s", provider, event_id, exc)
             return _response(500, "error", event_id, error="event cannot be stored")
-        return self._run(plugin, provider, event_id, event_type, stored, text, remote_addr)
+        receipt = WebhookReceipt(provider, event_id, received.event_type, text)
+        service = self.deliveries
+        try:
+            accepted = service.record_webhook(receipt, events)
+        except EventSerializationError as exc:
+            logger.error("webhook %r/%r: an event cannot be stored: %s", provider, event_id, exc)
+            return _response(500, "error", event_id, error="event cannot be stored")
+        except StoreError as exc:
+            logger.error(
+                "webhook %r/%r not recorded, so not delivered (answering 500; the provider "
+                "retries): %s",
+                provider,
+                event_id,
+                exc,
+            )
+            return _response(500, "error", event_id, error="inbox unavailable")
+        if not accepted.new and not accepted.pending:
+            logger.debug("webhook %r/%r already delivered: 200", provider, event_id)
+            return _response(200, "duplicate", event_id)
+        return self._deliver(service, event_id, accepted.pending, first=accepted.new)
 
     def replay(self, provider: str, event_id: str) -> WebhookResponse:
-        """Handle a failed (or abandoned) stored event again, from its stored payload.
+        """Run again the deliveries of a stored webhook that did not succeed.
 
-        200 handled; 404 no such provider or event; 409 the event is processed, or a
-        worker is handling it now; 400/401/500 as for :meth:`process`.
+        Dead ones are made pending again; succeeded ones are never run again. A webhook
+        received before deliveries were recorded (FAILED, no events) gets them now, one per
+        current listener. 200 all delivered (or, deferred, submitted); 404 no such provider
+        or event; 409 nothing left to deliver, or a worker is running one now; 500 a
+        listener failed again.
         """
         plugin = self._provider(provider)
         if plugin is None:
             return _response(404, "not_found", event_id, error="unknown or disabled provider")
+        service = self.deliveries
+        outbox = service.outbox
         try:
             record = self._inbox.inbox_get(provider, event_id)
+            if record is None:
+                return _response(404, "not_found", event_id, error="no such event in the inbox")
+            if record.status in _PRE_OUTBOX and not self._record_old(plugin, service, record):
+                return _response(500, "error", event_id, error="could not translate the event")
+            revived = set(outbox.deliveries_retry(webhook=(provider, event_id)))
+            waiting = [
+                one.id
+                for one in outbox.deliveries_of_webhook(provider, event_id)
+                if one.id in revived or one.status in _UNFINISHED
+            ]
         except StoreError as exc:
-            logger.error("replay of webhook %r/%r: the inbox failed: %s", provider, event_id, exc)
+            logger.error("replay of webhook %r/%r: the store failed: %s", provider, event_id, exc)
             return _response(500, "error", event_id, error="inbox unavailable")
-        if record is None:
-            return _response(404, "not_found", event_id, error="no such event in the inbox")
-        if record.status is InboxStatus.PROCESSED:
+        if not waiting:
             return _response(409, "processed", event_id, error="already processed")
-        logger.info("replaying webhook %r/%r (%s)", provider, event_id, record.status.value)
-        text = json.dumps(record.payload, separators=(",", ":"))
-        return self._run(
-            plugin, provider, event_id, record.event_type, record.payload, text, None, replay=True
-        )
+        logger.info("replaying webhook %r/%r: %d delivery(ies)", provider, event_id, len(waiting))
+        return self._deliver(service, event_id, tuple(waiting), first=False)
 
     # -- internals -------------------------------------------------------------------
+
+    @staticmethod
+    def _record_old(
+        plugin: PaymentProviderPlugin, service: DeliveryService, record: InboxRecord
+    ) -> bool:
+        """Record a pre-outbox webhook's events (the store makes its row RECORDED if it is
+        FAILED, or PROCESSING under an expired claim); ``False`` if they cannot be made."""
+        try:
+            events = plugin.translate_webhook(record.payload)
+            payload = json.dumps(record.payload, separators=(",", ":"))
+            receipt = WebhookReceipt(record.provider, record.event_id, record.event_type, payload)
+            service.record_webhook(receipt, events)
+        except StoreError:
+            raise
+        except Exception:
+            logger.exception(
+                "replay of %r/%r: its events cannot be recorded", record.provider, record.event_id
+            )
+            return False
+        return True
 
     def _provider(self, name: str) -> PaymentProviderPlugin | None:
         plugin = self._manager.get_plugin(name) if isinstance(name, str) else None
@@ -198,102 +292,39 @@ class WebhookProcessor:
             return plugin
         return None
 
-    def _run(
-        self,
-        plugin: PaymentProviderPlugin,
-        provider: str,
-        event_id: str,
-        event_type: str | None,
-        payload: dict[str, Any],
-        text: str,
-        remote_addr: str | None,
-        *,
-        replay: bool = False,
+    def _deliver(
+        self, service: DeliveryService, event_id: str, pending: tuple[str, ...], *, first: bool
     ) -> WebhookResponse:
-        """Claim the event, handle it if the claim is ours, and record the outcome."""
+        """Run ``pending`` inline and answer for them, or submit them and answer 200."""
+        engine = service.engine
+        if engine is not None:
+            service.deliver(pending)  # a failed submission is logged; the sweep re-submits
+            return _response(200, "accepted" if pending or not first else "processed", event_id)
         try:
-            claim = self._inbox.inbox_claim(
-                provider, event_id, event_type=event_type, payload=text, lease=self._lease
-            )
+            results = service.run_inline(pending)
         except StoreError as exc:
-            logger.error(
-                "webhook %r/%r not recorded, so not handled (answering 500; the provider "
-                "retries): %s",
-                provider,
-                event_id,
-                exc,
-            )
+            logger.error("webhook %r: a delivery could not be claimed: %s", event_id, exc)
             return _response(500, "error", event_id, error="inbox unavailable")
-        token = claim.token
-        if token is None:
-            if claim.status is InboxStatus.PROCESSED:
-                if replay:
-                    return _response(409, "processed", event_id, error="already processed")
-                logger.debug("webhook %r/%r already processed: 200", provider, event_id)
-                return _response(200, "duplicate", event_id)
-            logger.info("webhook %r/%r is being handled by another worker: 409", provider, event_id)
-            return _response(409, "in_progress", event_id)
-        try:
-            plugin.handle_webhook(payload)
-        except Exception as exc:  # noqa: BLE001 - recorded as failed; the provider retries
-            return self._failed(plugin, provider, event_id, token, exc, remote_addr)
-        try:
-            if not self._inbox.inbox_complete(provider, event_id, token):
-                logger.warning(
-                    "webhook %r/%r was handled, but its claim had expired and was taken over: "
-                    "it may be handled twice; raise the lease (now %s) above the handler's time",
-                    provider,
-                    event_id,
-                    self._lease,
-                )
-        except StoreError as exc:
-            # Answering an error now would make the provider redeliver an event that was
-            # handled: the row stays claimed until its lease ends and shows what happened.
-            logger.error(
-                "webhook %r/%r was handled but could not be marked processed: %s",
-                provider,
-                event_id,
-                exc,
+        failed = sum(result.outcome is RunOutcome.RETRY for result in results)
+        if failed:
+            return _response(
+                500, "failed", event_id, error=f"{failed} of {len(results)} listener(s) failed"
             )
+        if any(self._held(service, result) for result in results):
+            logger.info("webhook %r: a delivery is running in another worker: 409", event_id)
+            return _response(409, "in_progress", event_id)
         return _response(200, "processed", event_id)
 
-    def _failed(
-        self,
-        plugin: PaymentProviderPlugin,
-        provider: str,
-        event_id: str,
-        token: str,
-        exc: Exception,
-        remote_addr: str | None,
-    ) -> WebhookResponse:
-        if isinstance(exc, WebhookVerificationError):
-            status, error = 401, "verification failed"
-            self._audit(provider, exc.reason, remote_addr, None, b"", event_id=event_id)
-        elif isinstance(exc, WebhookPayloadError):
-            status, error = 400, "malformed payload"
-        else:
-            status, error = 500, "handler failed"
-        logger.error(
-            "webhook %r/%r failed (answering %d; the next delivery retries it)",
-            provider,
-            event_id,
-            status,
-            exc_info=exc,
-        )
+    @staticmethod
+    def _held(service: DeliveryService, result: RunResult) -> bool:
+        """Whether a skipped delivery is still unfinished (another runner holds it)."""
+        if result.outcome is not RunOutcome.SKIPPED:
+            return False
         try:
-            if not self._inbox.inbox_fail(provider, event_id, token, describe_error(exc)):
-                logger.warning(
-                    "webhook %r/%r: the claim was lost before marking it failed", provider, event_id
-                )
-        except StoreError as store_exc:
-            logger.error(
-                "webhook %r/%r could not be marked failed (it is retried once its claim "
-                "expires): %s",
-                provider,
-                event_id,
-                store_exc,
-            )
-        return _response(status, "failed", event_id, error=error)
+            found = service.outbox.delivery_get(result.delivery_id)
+        except StoreError:
+            return True
+        return found is not None and found.status in _UNFINISHED
 
     def _audit(
         self,
@@ -391,13 +422,3 @@ def _redact(value: Any) -> Any:
                     items[index] = new
         return value if items is None else items
     return value
-
-
-def describe_error(exc: BaseException) -> str:
-    """``"Type: message"`` (with an exception group's members), safe to store."""
-    parts = [f"{type(exc).__name__}: {exc}"]
-    if isinstance(exc, BaseExceptionGroup):
-        parts += [describe_error(inner) for inner in exc.exceptions]
-    text = "; ".join(parts).replace("\x00", "\\x00")
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."

@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 #: POST endpoints that change nothing at PayPal, so they need no ``PayPal-Request-Id``.
 _SIDE_EFFECT_FREE_POSTS: Final = frozenset({"/v1/notifications/verify-webhook-signature"})
-#: A signing certificate chain is a few kilobytes; refuse to read more than this.
-MAX_CERTIFICATE_BYTES: Final = 64 * 1024
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 
@@ -65,15 +63,22 @@ def _retry(config: PayPalConfig) -> PayPalRetry:
 
 
 def mount_adapters(session: requests.Session, config: PayPalConfig) -> tuple[str, ...]:
-    """Mount a retrying adapter for the API and the certificate hosts; return the prefixes."""
-    adapter = HTTPAdapter(max_retries=_retry(config))
-    prefixes = (
-        f"{config.base_url}/",
-        *(f"https://{host}/" for host in sorted(config.cert_hosts)),
-    )
-    for prefix in prefixes:
-        session.mount(prefix, adapter)
-    return prefixes
+    """Mount a retrying adapter for the API and one without retries for the certificate
+    paths; return the prefixes mounted.
+
+    Certificate downloads happen inside unauthenticated webhook requests and must never be
+    retried there (see ``_certs``). An adapter the host mounted itself at exactly a
+    certificate prefix (a test's loopback adapter) is left in place.
+    """
+    prefixes = [f"{config.base_url}/"]
+    session.mount(prefixes[0], HTTPAdapter(max_retries=_retry(config)))
+    no_retry = HTTPAdapter(max_retries=Retry(total=0, read=False, redirect=False))
+    for host in sorted(config.cert_hosts):
+        prefix = f"https://{host}/v1/notifications/certs/"
+        if prefix not in session.adapters:
+            session.mount(prefix, no_retry)
+            prefixes.append(prefix)
+    return tuple(prefixes)
 
 
 @final
@@ -128,38 +133,6 @@ class PayPalClient:
             self._tokens.invalidate(token)
             response = self._send(method, path, self._tokens.get(), body, request_id)
         return _json_or_raise(response, f"{method} {path}")
-
-    def fetch_certificate(self, url: str) -> bytes:
-        """Download a webhook signing certificate chain (no credentials, no redirects).
-
-        The caller has already checked ``url`` against the allow-list.
-        """
-        try:
-            with self._session.get(
-                url,
-                timeout=self._timeout,
-                allow_redirects=False,
-                stream=True,
-                headers={"Accept": "application/x-pem-file, */*"},
-            ) as response:
-                if response.status_code != 200:
-                    raise PayPalAPIError(
-                        f"Downloading the signing certificate failed: HTTP {response.status_code}",
-                        error_code=error_code_for(response.status_code, None, ()),
-                        status_code=response.status_code,
-                    )
-                data = bytearray()
-                for chunk in response.iter_content(8192):
-                    data += chunk
-                    if len(data) > MAX_CERTIFICATE_BYTES:
-                        raise PayPalAPIError(
-                            f"The signing certificate is larger than {MAX_CERTIFICATE_BYTES} bytes",
-                            error_code=PaymentErrorCode.PROVIDER_ERROR,
-                            status_code=response.status_code,
-                        )
-                return bytes(data)
-        except requests.RequestException as exc:
-            raise _transport_error(exc, f"GET {url}") from exc
 
     # -- internals ----------------------------------------------------------------------
 

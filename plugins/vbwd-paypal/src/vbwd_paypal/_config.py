@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, field_validator
+
+from vbwd_plugins.config import BaseURL, Trusted
 
 __all__ = ["API_BASES", "DEFAULT_CERT_HOSTS", "PayPalConfig"]
 
@@ -30,7 +31,9 @@ class PayPalConfig(BaseModel):
     """Configuration of :class:`~vbwd_paypal.PayPalPlugin`.
 
     Only ``client_id`` and ``client_secret`` are required; ``webhook_id`` is needed to
-    verify webhooks (it is part of what PayPal signs).
+    verify webhooks (it is part of what PayPal signs). The fields marked ``Trusted`` decide
+    where the client secret goes or which webhooks are believed: an operator (admin API,
+    CLI) changes them only with ``client_secret`` given again (see docs/secrets.md).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -42,9 +45,10 @@ class PayPalConfig(BaseModel):
     #: Id of the webhook registered in the PayPal app (``WH-...``); part of the signed string.
     webhook_id: str | None = None
     #: ``sandbox`` or ``live``: selects the API base URL.
-    mode: Literal["sandbox", "live"] = "sandbox"
-    #: Overrides the mode's base URL (a proxy, or a fake server in tests).
-    api_base: str | None = None
+    mode: Annotated[Literal["sandbox", "live"], Trusted()] = "sandbox"
+    #: Overrides the mode's base URL (a proxy, or a fake server in tests): https, or http
+    #: to a loopback host only.
+    api_base: BaseURL | None = None
     #: Read timeout of every call, in seconds.
     timeout: float = Field(default=10.0, gt=0, le=300)
     #: Connect timeout of every call, in seconds.
@@ -56,27 +60,15 @@ class PayPalConfig(BaseModel):
     #: Longest single wait between retries, also caps a server's ``Retry-After``.
     retry_backoff_max: float = Field(default=10.0, ge=0, le=120)
     #: ``offline``: check the signature here; ``remote``: ask PayPal's verify endpoint.
-    webhook_verification: Literal["offline", "remote"] = "offline"
+    webhook_verification: Annotated[Literal["offline", "remote"], Trusted()] = "offline"
     #: Largest accepted difference between ``PAYPAL-TRANSMISSION-TIME`` and now, seconds.
     transmission_tolerance: int = Field(default=300, gt=0, le=86_400)
     #: PEM file of trusted roots for signing certificates; default: certifi's bundle.
-    ca_bundle: FilePath | None = None
+    ca_bundle: Annotated[FilePath | None, Trusted()] = None
     #: Hosts a ``PAYPAL-CERT-URL`` may name; anything else is refused without a request.
-    cert_hosts: frozenset[str] = DEFAULT_CERT_HOSTS
+    cert_hosts: Annotated[frozenset[str], Trusted()] = DEFAULT_CERT_HOSTS
     #: Capture (or authorize) an order when ``CHECKOUT.ORDER.APPROVED`` arrives.
     capture_on_approval: bool = False
-
-    @field_validator("api_base")
-    @classmethod
-    def _check_api_base(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL such as https://api-m.paypal.com")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not contain a query, fragment or user-info")
-        return value.rstrip("/")
 
     @field_validator("cert_hosts")
     @classmethod

@@ -20,16 +20,19 @@ import requests
 
 from vbwd_plugins import (
     Capability,
+    Event,
     Money,
     PaymentErrorCode,
     PaymentEventData,
     PaymentProviderPlugin,
     PaymentResult,
     PluginMetadata,
+    listener,
 )
 from vbwd_plugins.errors import PluginStateError
 
-from ._approval import act_on_approval
+from ._approval import ORDER_APPROVED, OrderApproved, act_on_approval, approval_events
+from ._certs import CertificateCache, CertificateFetcher, load_trust_store, reject
 from ._client import PayPalClient, mount_adapters
 from ._config import PayPalConfig
 from ._errors import PayPalAPIError, PayPalError
@@ -49,7 +52,7 @@ from ._results import (
 )
 from ._version import __version__
 from ._webhook_events import amount_of, events_from_webhook
-from ._webhooks import CertificateCache, WebhookVerifier, load_trust_store, reject
+from ._webhooks import WebhookVerifier
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -75,6 +78,7 @@ class PayPalPlugin(PaymentProviderPlugin):
         version=__version__,
         author="VBWD Team",
         description="PayPal payment provider (Orders v2, certificate-verified webhooks)",
+        emits=[ORDER_APPROVED],
     )
     config_schema: ClassVar[type[PayPalConfig]] = PayPalConfig
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
@@ -152,7 +156,16 @@ class PayPalPlugin(PaymentProviderPlugin):
             mode=settings.webhook_verification,
             tolerance=timedelta(seconds=settings.transmission_tolerance),
             cert_hosts=settings.cert_hosts,
-            certificates=CertificateCache(client.fetch_certificate, store, now=self._now),
+            certificates=CertificateCache(
+                CertificateFetcher(
+                    self._session,
+                    connect_timeout=settings.connect_timeout,
+                    read_timeout=settings.timeout,
+                ),
+                store,
+                mode=settings.mode,
+                now=self._now,
+            ),
             remote=lambda body: client.call(
                 "POST", "/v1/notifications/verify-webhook-signature", body=body
             ),
@@ -235,7 +248,7 @@ class PayPalPlugin(PaymentProviderPlugin):
             )
             result = order_result(order, request_id)
             if result.amount is None:
-                result.amount, result.currency = money.to_minor_units(), money.currency
+                result.currency, result.amount = money.currency, money.to_minor_units()
             return result
 
         return self._attempt("create_payment_intent", None, create)
@@ -398,21 +411,36 @@ class PayPalPlugin(PaymentProviderPlugin):
         """The standard events for a verified PayPal webhook (pure; see the mapping table)."""
         return events_from_webhook(payload)
 
-    def handle_webhook(self, payload: dict[str, Any]) -> None:
-        """Emit the standard events; on ``CHECKOUT.ORDER.APPROVED`` capture if configured.
+    def translate_webhook(self, payload: Mapping[str, Any]) -> list[Event]:
+        """The standard events, and ``paypal.order.approved`` for ``CHECKOUT.ORDER.APPROVED``.
 
-        With ``capture_on_approval`` an approved order is captured (or authorized, for a
-        manual-capture order) once, however often the approval is delivered; a decline
-        emits ``payment.failed`` for the order, transient failures raise so PayPal
-        redelivers (see ``_approval``).
+        Pure, like the mapping it extends: whether to capture is the listener's decision.
         """
-        events = list(self.payment_events_from_webhook(payload))
-        if self.webhook_event_type(payload) == "CHECKOUT.ORDER.APPROVED":
-            if self.settings.capture_on_approval:
-                events.extend(act_on_approval(self.client, payload))
-            else:
-                logger.debug("paypal: order approved; capture_on_approval is off")
-        elif not events:
-            logger.debug("paypal: webhook %r emits no standard event", payload.get("event_type"))
-        for data in events:
-            self.dispatch_payment_event(data)
+        return super().translate_webhook(payload) + approval_events(payload)
+
+    def handle_webhook(self, payload: dict[str, Any]) -> None:
+        """Dispatch, strictly, what :meth:`translate_webhook` returns (``process_webhook``).
+
+        ``paypal.order.approved`` reaches :meth:`capture_on_approval` the same way, so a
+        direct caller still captures on approval; a listener's failure propagates so that
+        PayPal redelivers. The webhook pipeline records deliveries instead of calling this.
+        """
+        if not self.dispatch_webhook_events(payload):
+            logger.debug("paypal: webhook %r emits no event", payload.get("event_type"))
+
+    @listener(ORDER_APPROVED, id="capture-on-approval")
+    def capture_on_approval(self, event: Event) -> None:
+        """With ``capture_on_approval``, capture (or authorize) the approved order, once.
+
+        A delivery of its own (``paypal:capture-on-approval``): PayPal's request id is the
+        delivery's idempotency key, so a retried capture is not a second one. A decline
+        dispatches ``payment.failed`` for the order; outages, rate limits and timeouts raise,
+        so the delivery is retried (see ``_approval``).
+        """
+        if not self.settings.capture_on_approval:
+            logger.debug("paypal: order approved; capture_on_approval is off")
+            return
+        approved = OrderApproved.from_event(event)
+        failure = act_on_approval(self.client, approved, request_id=event.idempotency_key)
+        if failure is not None:
+            self.dispatch_payment_event(failure)

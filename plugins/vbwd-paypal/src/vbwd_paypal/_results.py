@@ -105,8 +105,8 @@ def up_capture(resource: Mapping[str, Any]) -> str | None:
 def _with_money(result: PaymentResult, resource: Mapping[str, Any], what: str) -> PaymentResult:
     if isinstance(resource.get("amount"), Mapping):
         money = amount_of(resource, what)
+        result.currency = money.currency  # first: an amount needs its currency
         result.amount = money.to_minor_units()
-        result.currency = money.currency
     return result
 
 
@@ -158,7 +158,7 @@ def capture_result(
     if isinstance(reason, str):
         metadata["status_reason"] = reason
     status = CAPTURE_STATUS.get(status_text, PaymentStatus.PROCESSING)
-    result = PaymentResult(True, capture_id, status, None, metadata)
+    result = PaymentResult(status is not PaymentStatus.FAILED, capture_id, status, None, metadata)
     if status is PaymentStatus.FAILED:
         _failed(result, f"PayPal capture {status_text}" + (f": {reason}" if reason else ""))
     return _with_money(result, capture, "capture")
@@ -185,7 +185,8 @@ def authorization_result(
     if isinstance(authorization.get("expiration_time"), str):
         metadata["expiration_time"] = authorization["expiration_time"]
     status = AUTHORIZATION_STATUS.get(status_text, PaymentStatus.PROCESSING)
-    result = PaymentResult(True, authorization_id, status, None, metadata)
+    ok = status is not PaymentStatus.FAILED
+    result = PaymentResult(ok, authorization_id, status, None, metadata)
     if status is PaymentStatus.FAILED:
         _failed(result, f"PayPal authorization {status_text}")
     return _with_money(result, authorization, "authorization")
@@ -208,13 +209,14 @@ def refund_result(
     if request_id is not None:
         metadata["paypal_request_id"] = request_id
     status = REFUND_STATUS.get(status_text, PaymentStatus.PENDING)
-    result = PaymentResult(True, refund_id, status, None, metadata)
-    if status in (PaymentStatus.FAILED, PaymentStatus.CANCELLED):
+    ok = status not in (PaymentStatus.FAILED, PaymentStatus.CANCELLED)
+    result = PaymentResult(ok, refund_id, status, None, metadata)
+    if not ok:
         _failed(result, f"PayPal refund {status_text}")
     if isinstance(refund.get("amount"), Mapping):
         return _with_money(result, refund, "refund")
     if fallback is not None:
-        result.amount, result.currency = fallback.to_minor_units(), fallback.currency
+        result.currency, result.amount = fallback.currency, fallback.to_minor_units()
     return result
 
 

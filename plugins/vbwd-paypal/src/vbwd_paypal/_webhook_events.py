@@ -12,8 +12,8 @@ PayPal ``event_type``               standard event         ``transaction_id``
 ``PAYMENT.AUTHORIZATION.VOIDED``    ``payment.cancelled``  authorization id
 ==================================  =====================  ===============================
 
-Everything else (``CHECKOUT.ORDER.APPROVED`` included) translates to nothing here;
-the plugin acts on an approval itself when configured to capture on approval.
+Everything else translates to nothing here; ``CHECKOUT.ORDER.APPROVED`` becomes the
+plugin's own ``paypal.order.approved`` event (``_approval``).
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def events_from_webhook(payload: Mapping[str, Any]) -> Sequence[PaymentEventData
 def order_failed_event(
     payload: Mapping[str, Any], order: Mapping[str, Any], code: PaymentErrorCode, message: str
 ) -> PaymentFailed:
-    """``payment.failed`` for an approved order whose capture PayPal refused."""
+    """``payment.failed`` for an approved order; also how ``_approval`` reads an approval."""
     units = order.get("purchase_units")
     unit = units[0] if isinstance(units, list) and units and isinstance(units[0], Mapping) else {}
     common = _common(payload, {**unit, "status": order.get("status", "")}, "order")

@@ -7,9 +7,11 @@ name the expected prefix, never the value.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from vbwd_plugins.config import BaseURL, Trusted
 
 __all__ = ["DEFAULT_API_BASE", "StripeConfig"]
 
@@ -40,7 +42,11 @@ class StripeConfig(BaseModel):
         default_factory=list,
         description="Secrets still accepted while a rotated endpoint secret rolls over.",
     )
-    api_base: str = Field(default=DEFAULT_API_BASE, description="Base URL of Stripe's API.")
+    #: Where the API key is sent: https (http only to loopback), changed by an operator
+    #: only with the API key given again (docs/secrets.md).
+    api_base: Annotated[BaseURL, Trusted("api_key")] = Field(
+        default=DEFAULT_API_BASE, description="Base URL of Stripe's API."
+    )
     max_network_retries: int = Field(default=2, ge=0, le=10)
     timeout: float = Field(default=30.0, gt=0, le=600)
     webhook_tolerance: int = Field(
@@ -66,13 +72,6 @@ class StripeConfig(BaseModel):
     @classmethod
     def _previous_prefix(cls, secrets: list[SecretStr]) -> list[SecretStr]:
         return [_check_webhook_secret(secret) for secret in secrets]
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base_url(cls, url: str) -> str:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL such as https://api.stripe.com")
-        return url.rstrip("/")
 
     @property
     def livemode(self) -> bool:

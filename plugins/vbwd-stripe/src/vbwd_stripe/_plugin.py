@@ -338,8 +338,13 @@ class StripePlugin(PaymentProviderPlugin):
     def _intent_result(
         self, intent: dict[str, Any], request_id: str | None, *, success: bool
     ) -> PaymentResult:
-        """A result for a PaymentIntent; ``success`` says whether the operation did its job."""
+        """A result for a PaymentIntent; ``success`` says whether the operation did its job.
+
+        A ``FAILED`` intent is never a success (also for ``get_payment``): the result
+        carries the decline's error code instead.
+        """
         status = intent_status(intent)
+        success = success and status is not PaymentStatus.FAILED
         metadata: dict[str, Any] = {"stripe_status": intent.get("status"), "request_id": request_id}
         error_code: PaymentErrorCode | None = None
         error_message: str | None = None

@@ -61,6 +61,9 @@ __all__ = ["payment_events"]
 
 logger = logging.getLogger(__name__)
 
+#: The last Unix second a ``datetime`` holds (9999-12-31T23:59:59Z).
+_LAST_SECOND: Final = 253_402_300_799
+
 
 class _Event:
     """The fields of one Stripe event every translation needs, checked once."""
@@ -78,6 +81,12 @@ class _Event:
         if isinstance(created, bool) or not isinstance(created, int):
             raise WebhookPayloadError(
                 f"Stripe event {event.get('id')!r} has no integer 'created' time",
+                plugin_name=provider,
+            )
+        if not 0 <= created <= _LAST_SECOND:
+            raise WebhookPayloadError(
+                f"Stripe event {event.get('id')!r}: 'created' {created} is not a Unix time "
+                "between 1970 and 9999",
                 plugin_name=provider,
             )
         previous = data.get("previous_attributes") if isinstance(data, Mapping) else None

@@ -104,6 +104,7 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
         delay: float = 0.0,
         times: int = 1,
         per_operation: bool = False,
+        hold: threading.Event | None = None,
     ) -> Script:
         """Answer matching requests (``path`` is a regex matched in full) as scripted."""
         entry = Script(
@@ -115,6 +116,7 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
             delay,
             times,
             per_operation,
+            hold,
         )
         with self.lock:
             self.scripts.append(entry)
@@ -148,6 +150,8 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
             self.requests.append(record)
             script = self._script_for(record)
         if script is not None:
+            if script.hold is not None:
+                script.hold.wait(60)
             if script.delay:
                 time.sleep(script.delay)
             if script.status is not None:

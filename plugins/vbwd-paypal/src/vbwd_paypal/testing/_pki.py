@@ -110,13 +110,16 @@ def leaf(
     not_after: dt.datetime,
     san: bool = True,
     ekus: tuple[x509.ObjectIdentifier, ...] = (ExtendedKeyUsageOID.SERVER_AUTH,),
+    common_name: str | None = None,
 ) -> Issued:
-    """An end-entity certificate for ``names``; self-signed when ``issuer`` is None."""
+    """An end-entity certificate for ``names`` (subjectAltName; common name ``names[0]``
+    unless ``common_name`` is given); self-signed when ``issuer`` is None."""
     key = _key()
+    subject = _name(common_name or names[0])
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(names[0]))
-        .issuer_name(_name(names[0]) if issuer is None else issuer.cert.subject)
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
@@ -169,6 +172,26 @@ class TestPKI:
     ca_file: Path
     tls_cert_file: Path
     tls_key_file: Path
+
+    def issue(
+        self, *names: str, san: bool = True, common_name: str | None = None, days: int = 90
+    ) -> Issued:
+        """A signing leaf for ``names`` from the test intermediate, valid from yesterday.
+
+        For certificates the plugin must refuse although they chain to the trusted root:
+        another name (``pki.issue("evil.example")``), the other mode's PayPal name, or a
+        subjectAltName that disagrees with the common name (``common_name=...``).
+        """
+        now = dt.datetime.now(dt.UTC)
+        start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=days)
+        return leaf(
+            self.intermediate,
+            names,
+            not_before=start,
+            not_after=end,
+            san=san,
+            common_name=common_name,
+        )
 
     @classmethod
     def create(cls, directory: Path) -> TestPKI:

@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import string
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,7 +63,9 @@ class Recorded:
 class Script:
     """A scripted answer for matching requests.
 
-    ``status=None`` only delays (then the request is handled normally). With
+    ``status=None`` only delays (then the request is handled normally). ``hold`` keeps each
+    matching request unanswered until the event is set (a client's read timeout without a
+    race against a fixed delay; set it when the test ends). With
     ``per_operation`` the script covers the first matching request and every retry of it
     (same ``PayPal-Request-Id``, or the same token for requests without one), then expires
     as soon as a different operation arrives; otherwise it covers ``times`` requests.
@@ -76,6 +79,7 @@ class Script:
     delay: float = 0.0
     times: int = 1
     per_operation: bool = False
+    hold: threading.Event | None = None
     bound: str | None = None
     used: int = 0
 
