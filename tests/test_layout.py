@@ -17,7 +17,17 @@ PROVIDER_SOURCES = sorted(REPO.glob("plugins/*/src/*"))
 MAX_LINES = 500
 
 #: What the core never imports at module level: providers, engines, frameworks, drivers.
-FOREIGN = ("stripe", "requests", "vbwd_stripe", "vbwd_paypal", "celery", "psycopg", "flask")
+FOREIGN = (
+    "stripe",
+    "requests",
+    "vbwd_stripe",
+    "vbwd_paypal",
+    "celery",
+    "psycopg",
+    "flask",
+    "opentelemetry",
+    "prometheus_client",
+)
 #: Modules whose whole purpose is one optional dependency (imported only when asked for).
 ADAPTERS = {"vbwd_plugins.web.flask", "vbwd_plugins.web.asgi", "vbwd_plugins.delivery.celery"}
 

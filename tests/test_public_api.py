@@ -34,6 +34,7 @@ PUBLIC_PACKAGES = (
     "vbwd_plugins.payments",
     "vbwd_plugins.plugins",
     "vbwd_plugins.stores",
+    "vbwd_plugins.telemetry",
     "vbwd_plugins.testing",
     "vbwd_plugins.web",
     "vbwd_plugins.webhooks",
@@ -122,6 +123,8 @@ NOT_ON_IMPORT = (
     "packaging",
     "importlib.metadata",
     "sqlite3",
+    "opentelemetry",
+    "prometheus_client",
 )
 
 

@@ -127,9 +127,27 @@ def test_serve_answers_webhooks_and_admin_and_stops_cleanly(
 
 
 def test_serve_without_a_token_keeps_admin_closed(serve: Callable[..., Served]) -> None:
-    """Without VBWD_ADMIN_TOKEN the admin routes answer 403; webhooks still work."""
+    """Without VBWD_ADMIN_TOKEN the admin routes answer 403 saying to set it; webhooks
+    still work."""
     served = serve(token=None)
     response = requests.get(f"{served.base}/admin/plugins", timeout=10)
     assert response.status_code == 403 and response.json()["error"] == "admin_disabled"
+    assert "set VBWD_ADMIN_TOKEN" in response.json()["message"]
+    deliveries = requests.post(f"{served.base}/admin/deliveries/x/retry", timeout=10)
+    assert deliveries.status_code == 403 and "VBWD_ADMIN_TOKEN" in deliveries.json()["message"]
     assert deliver(served.base).status_code == 200
     assert served.stop()[0] == 0
+
+
+def test_serve_exits_promptly_on_sigterm(serve: Callable[..., Served]) -> None:
+    """SIGTERM ends `serve` within about a second: the thread following the store does not
+    hold it up (the bound has slack for a loaded machine)."""
+    served = serve()
+    assert deliver(served.base).status_code == 200
+    served.process.send_signal(signal.SIGTERM)
+    try:
+        served.process.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        pytest.fail("serve was still running 2 s after SIGTERM")
+    out, _ = served.process.communicate(timeout=30)  # closes the pipe
+    assert served.process.returncode == 0 and out.strip().endswith("Stopped.")

@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vbwd_paypal import ORDER_APPROVED, OrderApproved
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from vbwd_paypal import ORDER_APPROVED, OrderApproved, PayPalPlugin
 from vbwd_paypal._errors import PayPalAPIError
 from vbwd_paypal.testing import WebhookSigner as Signer
 from vbwd_paypal.testing import error_body, make_event
 
 from vbwd_plugins import Event, PaymentErrorCode, PaymentEventData, WebhookResponse
 from vbwd_plugins.delivery import Delivery, DeliveryStatus, RunOutcome
+from vbwd_plugins.errors import WebhookPayloadError
 from vbwd_plugins.payments import PaymentCompleted, PaymentFailed
 from vbwd_plugins.stores import SQLiteStateStore
 from vbwd_plugins.webhooks import WebhookProcessor
@@ -296,6 +299,53 @@ def test_approval_translates_to_a_declared_event_with_its_own_listener(rig: Rig)
     assert OrderApproved.from_event(Event.from_json(event.to_json())) == approved
     assert ORDER_APPROVED in rig.manager.known_event_names()
     assert rig.dispatcher.listener_ids(ORDER_APPROVED) == (LISTENER,)
+
+
+_hostile = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.text(max_size=8),
+    st.sampled_from(["AUTHORIZE", "CAPTURE", "10.001", "1e40", "US\x00", "../x", "0001-01-01"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    order_id=_hostile,
+    intent=_hostile,
+    value=_hostile,
+    currency=_hostile,
+    custom=_hostile,
+    event_id=_hostile,
+    when=_hostile,
+)
+def test_any_approval_translates_to_one_event_or_a_payload_error(
+    order_id: object,
+    intent: object,
+    value: object,
+    currency: object,
+    custom: object,
+    event_id: object,
+    when: object,
+) -> None:
+    """Whatever a signed approval holds: one event that reads back, or WebhookPayloadError."""
+    unit = {"amount": {"currency_code": currency, "value": value}, "custom_id": custom}
+    order = {"id": order_id, "intent": intent, "status": "APPROVED", "purchase_units": [unit]}
+    payload = {
+        **make_event("CHECKOUT.ORDER.APPROVED", order, resource_type="checkout-order"),
+        "id": event_id,
+        "create_time": when,
+    }
+    try:
+        events = PayPalPlugin().translate_webhook(payload)
+    except WebhookPayloadError:
+        return
+    (event,) = events
+    assert OrderApproved.from_event(Event.from_json(event.to_json())).order_id == order_id
 
 
 def test_a_strict_manager_enables_the_plugin_with_its_approval_listener(rig: Rig) -> None:

@@ -31,6 +31,7 @@ from vbwd_plugins.cli._common import (
     ENV_SQLITE_PATH,
     ENV_STORE,
     CLIError,
+    cli_message,
     err,
     parse_duration,
     store_location,
@@ -70,11 +71,27 @@ def _lazy(module: str, name: str) -> Command:
     return run
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version of the code running (read only when asked for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        import sys
+
+        from vbwd_plugins import __version__
+
+        sys.stdout.write(f"{parser.prog} {__version__}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="vbwd-plugins", description="Inspect and manage vbwd plugins."
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     parser.add_argument(
         "--group", default=DEFAULT_GROUP, help="entry-point group (default: %(default)s)"
     )
@@ -210,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve.add_argument("--admin-prefix", default="/admin/plugins")
     serve.add_argument("--webhook-prefix", default="/webhooks")
+    serve.add_argument(
+        "--metrics", action="store_true", help="serve GET /metrics for Prometheus (bearer token)"
+    )
     return parser
 
 
@@ -315,7 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _logging(args):
             return int(args.func(args))
     except (PluginError, CLIError) as exc:
-        err(f"error: {exc}")
+        err(f"error: {cli_message(exc)}")
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         err("interrupted")
         return 130
@@ -326,6 +348,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             err("(run with -vv for the traceback)")
     return 1
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``vbwd-plugins list | head -1``): stop quietly.
+
+    Python would report the failed flush of stdout at exit; point stdout at /dev/null first.
+    """
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no real file (a test's capture)
+        pass
+    return 141  # 128 + SIGPIPE, as a shell reports a command a closed pipe ended
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -42,6 +43,62 @@ _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 class CLIError(Exception):
     """A problem the command reports in one line (exit status 1)."""
+
+
+# -- the library's errors in the CLI's words -------------------------------------------------
+
+#: The library's advice names Python calls; the CLI names its own commands and flags.
+_PYTHON_ADVICE: Final = re.compile(r"\(CLI: (.*?); Python: [^()]*(?:\([^()]*\)[^()]*)*\)")
+_REWORDED: Final = (
+    ("until rotate_keys() has run", "until `vbwd-plugins keys rotate` has run"),
+    ("with FernetSecretBox.generate_key()", "with `vbwd-plugins keys generate`"),
+    ("(not registered or installed)", "(not installed)"),
+    ("rotate_keys() needs", "`vbwd-plugins keys rotate` needs"),
+)
+
+
+def cli_message(exc: BaseException) -> str:
+    """``exc``'s message as the CLI says it: its own commands and flags, not Python names.
+
+    The library's errors carry their context (``plugin_name``, ``dependents``, ...), so the
+    advice is rebuilt here rather than the library knowing about the CLI.
+    """
+    from vbwd_plugins.errors import (
+        ConfigValidationError,
+        DependencyCycleError,
+        DependencyError,
+        DependentsEnabledError,
+        SecretsError,
+    )
+
+    name = getattr(exc, "plugin_name", None)
+    if isinstance(exc, DependentsEnabledError) and name:
+        return (
+            f"Cannot disable plugin '{name}': enabled plugins {', '.join(exc.dependents)} "
+            f"depend on it; disable them first, or all of them with "
+            f"`vbwd-plugins disable {name} --cascade`"
+        )
+    text = _PYTHON_ADVICE.sub(r"(\1)", str(exc))
+    for python, cli in _REWORDED:
+        text = text.replace(python, cli)
+    if (
+        isinstance(exc, DependencyError)
+        and not isinstance(exc, DependencyCycleError)
+        and name
+        and exc.found_version is None
+        and "not enabled" in text
+        and "--with-dependencies" not in text
+    ):
+        command = f"vbwd-plugins enable {name} --with-dependencies"
+        text += f" (to enable its dependencies too: `{command}`)"
+    elif isinstance(exc, ConfigValidationError) and name:
+        text += (
+            f" (its fields: `vbwd-plugins config show {name}`; set them: "
+            f"`vbwd-plugins config set {name} key=value ...`)"
+        )
+    elif isinstance(exc, SecretsError) and "no encryption key is configured" in text:
+        text += "; create a key with `vbwd-plugins keys generate`"
+    return text
 
 
 def out(line: str = "") -> None:
@@ -140,10 +197,21 @@ def started(args: argparse.Namespace, store: StateStore) -> PluginManager:
 
     manager = PluginManager(group=args.group, store=store)
     manager.discover()
-    report = manager.start()
+    # Each failure is printed once, below; the store's own log line of it would repeat it.
+    reconciler = logging.getLogger("vbwd_plugins.plugins._reconciler")
+    reconciler.addFilter(_reported_below)
+    try:
+        report = manager.start()
+    finally:
+        reconciler.removeFilter(_reported_below)
     for name, exc in sorted(report.failed.items()):
-        err(f"warning: plugin {name!r} did not start: {exc}")
+        err(f"warning: plugin {name!r} did not start: {cli_message(exc)}")
     return manager
+
+
+def _reported_below(record: logging.LogRecord) -> bool:
+    """Drop the one-line error a failed start logs (tracebacks of other failures pass)."""
+    return record.levelno < logging.ERROR or record.exc_info is not None
 
 
 def outbox_of(store: StateStore) -> Outbox:

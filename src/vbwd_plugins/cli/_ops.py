@@ -1,4 +1,9 @@
-"""Operations commands: the webhook inbox, key rotation and the HTTP server."""
+"""Operations commands: the webhook inbox, key rotation and the HTTP server.
+
+``inbox list`` shows each webhook with its deliveries counted by status; ``inbox replay`` runs
+again those that did not succeed, where ``--celery`` / ``--factory`` say (as ``deliveries
+retry`` does), or here with the plugins' listeners.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from vbwd_plugins.cli._common import (
     store_of,
 )
 from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed
-from vbwd_plugins.errors import PluginError, SecretsError
+from vbwd_plugins.errors import SecretsError
 from vbwd_plugins.plugins._manager import PluginManager
 
 if TYPE_CHECKING:
@@ -57,15 +62,14 @@ def _inbox_row(record: InboxRecord, deliveries: Sequence[Delivery]) -> dict[str,
         counts[delivery.status.value] += 1
     failing = [d for d in deliveries if d.status is not DeliveryStatus.SUCCEEDED and d.last_error]
     latest = max(failing, key=lambda delivery: delivery.updated_at, default=None)
+    last_error = record.error if latest is None else f"{latest.listener_id}: {latest.last_error}"
     return {
         "provider": record.provider,
         "event_id": record.event_id,
         "event_type": record.event_type,
         "status": record.status.value,
         "deliveries": counts,
-        "last_error": record.error
-        if latest is None
-        else f"{latest.listener_id}: {latest.last_error}",
+        "last_error": last_error,
         "attempts": record.attempts,
         "error": record.error,
         "received_at": record.received_at.isoformat(),
@@ -280,21 +284,8 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 # -- serve -----------------------------------------------------------------------------------
 
-
-def _follow(store: StateStore, manager: PluginManager, stop: threading.Event) -> None:
-    """Apply other processes' changes (CLI, other workers) while serving."""
-    wait = getattr(store, "wait_for_change", None)
-    while not stop.is_set():
-        try:
-            if callable(wait):
-                wait(timeout=2.0)
-            else:
-                stop.wait(2.0)
-            if not stop.is_set():
-                manager.refresh()
-        except PluginError as exc:
-            logging.getLogger(__name__).warning("following the store failed: %s", exc)
-            stop.wait(2.0)
+#: Where ``serve`` mounts the plugin admin web page.
+CONSOLE_PREFIX = "/admin/console"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -320,25 +311,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
             manager,
             WebhookProcessor(manager),
             authorize=bearer_token(token) if token else None,
-            admin_prefix=args.admin_prefix,
+            admin_prefix=args.admin_prefix if token else None,
+            deliveries_prefix="/admin/deliveries" if token else None,
             webhook_prefix=args.webhook_prefix,
+            metrics=_metrics_check(args, token),
+            console_prefix=CONSOLE_PREFIX,  # without a token it says how to open it
         )
+        if not token:
+            app.router.routes[:0] = _closed_admin(args.admin_prefix, "/admin/deliveries")
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         try:
             sock = socket.create_server((args.host, args.port), family=family)
         except OSError as exc:
             raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-        stop = threading.Event()
-        follower = threading.Thread(
-            target=_follow, args=(store, manager, stop), name="vbwd-follow-store", daemon=True
-        )
         host, port = sock.getsockname()[:2]
         out(f"Serving vbwd-plugins on http://{host}:{port} (store: {describe_store(args)})")
         out(f"  webhooks: POST {args.webhook_prefix.rstrip('/')}/<provider>")
         if token:
             out(f"  admin:    {args.admin_prefix} (Authorization: Bearer ${ENV_ADMIN_TOKEN})")
+            out(f"  console:  {CONSOLE_PREFIX}/ in a browser (sign in with ${ENV_ADMIN_TOKEN})")
         else:
             out(f"  admin:    disabled: set {ENV_ADMIN_TOKEN} to enable it")
+        if args.metrics:
+            scrape = ENV_METRICS_TOKEN if os.environ.get(ENV_METRICS_TOKEN) else ENV_ADMIN_TOKEN
+            out(f"  metrics:  GET /metrics (Authorization: Bearer ${scrape})")
         if host not in ("127.0.0.1", "::1", "localhost"):
             err(f"warning: listening on {host}, reachable from other machines")
         config = uvicorn.Config(
@@ -349,18 +345,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ws="none",
             http="h11",
         )
-        follower.start()
+        follower = manager.follow_store()  # changes by the CLI or other workers
         with _sigterm_interrupts():
             try:
                 uvicorn.Server(config).run(sockets=[sock])
             except KeyboardInterrupt:
                 pass  # uvicorn shut down gracefully, then re-raised the signal
             finally:
-                stop.set()
-                follower.join(10)
+                follower.stop(timeout=1.0)
                 sock.close()
     out("Stopped.")
     return 0
+
+
+def _closed_admin(*prefixes: str) -> list[Any]:
+    """Routes answering 403 on the admin APIs, saying how ``serve`` opens them."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    message = (
+        f"The admin API of `vbwd-plugins serve` is disabled: set {ENV_ADMIN_TOKEN} to a "
+        "secret token, restart it and send Authorization: Bearer <token>"
+    )
+
+    async def closed(request: Request) -> JSONResponse:
+        return JSONResponse({"error": "admin_disabled", "message": message}, status_code=403)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    routes: list[Any] = []
+    for prefix in prefixes:
+        prefix = "/" + prefix.strip("/")
+        for path in (prefix, prefix + "/", prefix + "/{path:path}"):
+            routes.append(Route(path, closed, methods=methods))
+    return routes
+
+
+#: The bearer token a Prometheus scraper sends to ``serve --metrics`` (else the admin one).
+ENV_METRICS_TOKEN = "VBWD_METRICS_TOKEN"
+
+
+def _metrics_check(args: argparse.Namespace, admin_token: str) -> Any:
+    """``create_app``'s ``metrics=``: off, or a bearer-token check (closed without a token)."""
+    if not args.metrics:
+        return False
+    from vbwd_plugins.web._common import bearer_token
+
+    try:
+        import prometheus_client  # noqa: F401 - fail before listening, with the fix
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: F401
+    except ImportError as exc:
+        raise CLIError(
+            f"serve --metrics needs {exc.name}: pip install 'vbwd-plugins[metrics]'"
+        ) from None
+    token = os.environ.get(ENV_METRICS_TOKEN) or admin_token
+    return bearer_token(token) if token else True
 
 
 @contextmanager

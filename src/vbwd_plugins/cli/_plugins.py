@@ -14,6 +14,7 @@ from vbwd_plugins._json import parse_json
 from vbwd_plugins.admin._service import PluginAdmin
 from vbwd_plugins.cli._common import (
     CLIError,
+    cli_message,
     describe_store,
     err,
     out,
@@ -26,7 +27,6 @@ from vbwd_plugins.cli._common import (
 from vbwd_plugins.config._resolver import ConfigResolver
 from vbwd_plugins.config._secrets import FernetSecretBox, has_sealed
 from vbwd_plugins.errors import (
-    ConfigValidationError,
     DependencyCycleError,
     PluginError,
     PluginNotFoundError,
@@ -246,7 +246,26 @@ def _plugin_view(args: argparse.Namespace, name: str) -> dict[str, Any]:
     record = records.get(name)
     view["config"] = ConfigResolver.public(record.config) if record is not None else {}
     view["recorded"] = record is not None
+    from vbwd_plugins.cli._fields import schema_fields  # pydantic: not for `list`
+
+    view["schema"] = None if plugin is None else schema_fields(name, type(plugin).config_schema)
     return view
+
+
+def _print_config_or_fields(view: dict[str, Any], indent: str) -> None:
+    """The stored configuration; before there is one, the fields it takes."""
+    if view["config"]:
+        print_config(view["config"], indent=indent)
+        return
+    if view["schema"] is None and view["status"] == MISSING:
+        out(f"{indent}(none: the plugin is not installed)")
+        return
+    from vbwd_plugins.cli._fields import print_fields
+
+    name = view["name"]
+    out(f"{indent}(not configured yet: `vbwd-plugins config set {name} key=value ...`, or the")
+    out(f"{indent} environment variables below; then `vbwd-plugins enable {name}`)")
+    print_fields(view["schema"], indent=indent)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -268,7 +287,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     if view["error"]:
         out(f"{'error:':14}{view['error']}")
     out("config:")
-    print_config(view["config"])
+    _print_config_or_fields(view, "  ")
+    if view["config"] and view["schema"] is not None:
+        from vbwd_plugins.cli._fields import print_fields
+
+        out("fields:")
+        print_fields(view["schema"])
     return 0
 
 
@@ -283,13 +307,7 @@ def _admin(args: argparse.Namespace, store: StateStore) -> PluginAdmin:
 def cmd_enable(args: argparse.Namespace) -> int:
     with store_of(args, create=True) as store:
         assert store is not None
-        try:
-            result = _admin(args, store).enable(args.name, with_dependencies=args.with_dependencies)
-        except ConfigValidationError as exc:
-            raise CLIError(
-                f"{exc} (configure it first: vbwd-plugins config set {exc.plugin_name} "
-                "key=value ...)"
-            ) from None
+        result = _admin(args, store).enable(args.name, with_dependencies=args.with_dependencies)
     if result["enabled"]:
         out(f"Enabled: {', '.join(result['enabled'])}")
     else:
@@ -313,7 +331,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     if args.json:
         out(json.dumps(view["config"], indent=2))
     else:
-        print_config(view["config"], indent="")
+        _print_config_or_fields(view, "")
     return 0
 
 
@@ -378,7 +396,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report("warn", f"{plugin.name}: blocked by the host's policy")
     failures = manager.load_plugins()
     for name, exc in sorted(failures.failed.items()):
-        report("error", f"{name}: {exc}")
+        report("error", f"{name}: {cli_message(exc)}")
     for name in failures.loaded:
         meta = manager.get_metadata(name)
         dist = next((p for p in found if p.name == name), None)
@@ -409,11 +427,11 @@ def _doctor_dependencies(manager: PluginManager, report: Callable[[str, str], No
                 check_requirement(name, requirement, version)
             except PluginError as exc:
                 satisfied = False
-                report("error", f"{name}: {exc}")
+                report("error", f"{name}: {cli_message(exc)}")
     try:
         order = manager.dependency_order()
     except PluginError as exc:
-        report("error", str(exc))
+        report("error", cli_message(exc))
     else:
         if order and satisfied:
             report("ok", f"dependencies satisfiable; start order: {', '.join(order)}")
@@ -428,7 +446,7 @@ def _doctor_store(
     try:
         resolver = ConfigResolver(FernetSecretBox.from_env())
     except SecretsError as exc:
-        report("error", str(exc))
+        report("error", cli_message(exc))
         return
     for record in records:
         name = record.plugin_name
@@ -441,11 +459,11 @@ def _doctor_store(
         try:
             resolver.resolve(name, schema, stored=record.config)
         except SecretsError as exc:
-            report("error", f"{name}: {exc}")
+            report("error", f"{name}: {cli_message(exc)}")
             continue
         except PluginError as exc:
             invalid = exc
         if has_sealed(record.config):
             report("ok", f"{name}: stored secrets decrypt")
         if invalid is not None:
-            report("error", f"{name}: stored configuration is invalid: {invalid}")
+            report("error", f"{name}: stored configuration is invalid: {cli_message(invalid)}")

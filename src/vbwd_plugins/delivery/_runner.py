@@ -29,6 +29,7 @@ from vbwd_plugins.delivery._outbox import Outbox
 from vbwd_plugins.delivery._policy import RetryPolicy
 from vbwd_plugins.errors import ListenerNotFoundError, StoreError
 from vbwd_plugins.events._dispatcher import Event, EventDispatcher
+from vbwd_plugins.telemetry._spans import listener_delivery
 
 __all__ = ["DEFAULT_LEASE", "DeliveryRunner", "RunOutcome", "RunResult", "describe_error"]
 
@@ -105,11 +106,12 @@ class DeliveryRunner:
         claim = self.outbox.delivery_claim(delivery_id, lease=self.lease, due_only=due_only)
         if claim is None:
             return RunResult(delivery_id, RunOutcome.SKIPPED, None, None)
-        try:
-            self._call(claim)
-        except Exception as exc:  # noqa: BLE001 - recorded as this delivery's failure
-            return self._failed(claim, exc)
-        return self._succeeded(claim)
+        with listener_delivery(claim.delivery) as span:
+            try:
+                self._call(claim)
+            except Exception as exc:  # noqa: BLE001 - recorded as this delivery's failure
+                return span.ended(self._failed(claim, exc))
+            return span.ended(self._succeeded(claim))
 
     # -- internals -------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from vbwd_plugins.errors import AsyncListenerError, InvalidListenerError, Listen
 from vbwd_plugins.events._event import Event as Event
 from vbwd_plugins.events._event import ListenerFailure as ListenerFailure
 from vbwd_plugins.events._serialization import register_event_enum
+from vbwd_plugins.telemetry._spans import dispatch_span
 
 __all__ = [
     "Event",
@@ -226,11 +227,19 @@ class EventDispatcher:
     listeners ran (by default they are only logged and kept in ``event.errors``).
     ``async_timeout`` is how many seconds each async listener may run in
     :meth:`dispatch_async` unless it was added with its own ``timeout`` (``None``: no limit).
+    ``trace=True`` makes each dispatch an OpenTelemetry span (see docs/operating.md); off,
+    dispatch pays nothing for it.
     """
 
     __slots__ = ("_async_timeout", "_calls", "_ids", "_lock", "_records", "strict")
+    #: Whether each dispatch is a span (set with ``trace=True``).
+    trace: bool = False
 
-    def __init__(self, *, strict: bool = False, async_timeout: float | None = 5.0) -> None:
+    def __init__(
+        self, *, strict: bool = False, async_timeout: float | None = 5.0, trace: bool = False
+    ) -> None:
+        if trace:  # a subclass, so that the hot path has no test for it
+            self.__class__ = _TracedDispatcher
         _check_timeout(async_timeout, "async_timeout")
         #: Raise the listeners' exceptions as an ExceptionGroup after each failing dispatch.
         self.strict = strict
@@ -423,6 +432,21 @@ class EventDispatcher:
             raise _timed_out(record, event, limit or math.inf) from exc
         if scope.expired():  # it swallowed the cancellation and finished late
             raise _timed_out(record, event, limit or math.inf)
+
+
+class _TracedDispatcher(EventDispatcher):
+    """An :class:`EventDispatcher` whose dispatches are spans (``trace=True``)."""
+
+    __slots__ = ()
+    trace = True
+
+    def dispatch(self, event: Event, strict: bool | None = None) -> Event:
+        with dispatch_span(event.name, len(self._calls.get(event.name, ()))) as span:
+            return span.ended(super().dispatch(event, strict))
+
+    async def dispatch_async(self, event: Event, strict: bool | None = None) -> Event:
+        with dispatch_span(event.name, len(self._calls.get(event.name, ()))) as span:
+            return span.ended(await super().dispatch_async(event, strict))
 
 
 def _timed_out(record: EventListener, event: Event, limit: float) -> ListenerTimeoutError:

@@ -4,6 +4,7 @@ from vbwd_plugins.plugins._discovery import DEFAULT_GROUP as DEFAULT_GROUP
 from vbwd_plugins.plugins._discovery import AllowPolicy as AllowPolicy
 from vbwd_plugins.plugins._discovery import DiscoveredPlugin as DiscoveredPlugin
 from vbwd_plugins.plugins._discovery import DiscoveryState as DiscoveryState
+from vbwd_plugins.plugins._follower import StoreFollower as StoreFollower
 from vbwd_plugins.plugins._hooks import ListenerSpec as ListenerSpec
 from vbwd_plugins.plugins._hooks import hookimpl as hookimpl
 from vbwd_plugins.plugins._hooks import hookspec as hookspec
@@ -27,6 +28,7 @@ __all__ = [
     "PluginManager",
     "PluginMetadata",
     "PluginStatus",
+    "StoreFollower",
     "hookimpl",
     "hookspec",
     "listener",

@@ -42,6 +42,8 @@ from vbwd_plugins.plugins._reconciler import (
     snapshot_plugin,
 )
 from vbwd_plugins.plugins._subscriptions import Subscriptions
+from vbwd_plugins.telemetry._metrics import watch_plugins
+from vbwd_plugins.telemetry._spans import lifecycle_span
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -72,6 +74,7 @@ class PluginLifecycle:
         self._lock = threading.RLock()
         self._resolver = ConfigResolver()
         self._reconciler: StoreReconciler | None = None
+        watch_plugins(self)  # the plugin status gauge (a weak reference; no import)
 
     @property
     def event_dispatcher(self) -> EventDispatcher:
@@ -174,6 +177,7 @@ class PluginLifecycle:
 
     # -- lifecycle -----------------------------------------------------------------
 
+    @lifecycle_span("initialize")
     def initialize_plugin(self, name: str, config: Mapping[str, Any] | None = None) -> None:
         """Initialize (or re-initialize) ``name`` with ``config``; loads it if only discovered.
 
@@ -186,6 +190,7 @@ class PluginLifecycle:
                 plugin._check("initialize")  # an illegal transition wins over a bad config
                 self._initialize(name, self._resolve(change, config))
 
+    @lifecycle_span("enable")
     def enable_plugin(self, name: str) -> None:
         """Enable ``name``: every dependency must be enabled and of a matching version."""
         with self._lock:
@@ -198,6 +203,7 @@ class PluginLifecycle:
                 change.undo.append(lambda: self._undo_enable(name, before))
         self._emit("plugin.enabled", name)
 
+    @lifecycle_span("disable")
     def disable_plugin(self, name: str, *, cascade: bool = False) -> None:
         """Disable ``name``.
 
@@ -219,6 +225,7 @@ class PluginLifecycle:
                 self._deactivate(dependent)
             self._deactivate(name)
 
+    @lifecycle_span("uninstall")
     def uninstall_plugin(self, name: str) -> None:
         """Run ``on_uninstall`` and forget the plugin (allowed from initialized or disabled)."""
         with self._lock:

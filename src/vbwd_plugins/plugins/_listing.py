@@ -51,12 +51,16 @@ def describe(
     for name in order:
         plugin = plugins[name]
         found = discovered.get(name)
+        status = plugin.status.value
+        if plugin.status is PluginStatus.REGISTERED and found is not None and name not in records:
+            # Imported here only to be looked at: to an operator it is still just installed.
+            status = PluginStatus.DISCOVERED.value
         rows.append(
             PluginInfo(
                 name=name,
                 version=metadata[name].version,
                 distribution=found.distribution if found else None,
-                status=plugin.status.value,
+                status=status,
                 dependencies=tuple(metadata[name].dependencies),
                 error=None if plugin.error is None else str(plugin.error),
             )
@@ -64,9 +68,15 @@ def describe(
     for name, found in sorted(discovered.items()):
         if name in plugins:
             continue
-        available = found.state is DiscoveryState.AVAILABLE
-        status = PluginStatus.DISCOVERED.value if available else found.state.value
-        rows.append(PluginInfo(name, None, found.distribution, status, ()))
+        status, error = found.state.value, None
+        if found.state is DiscoveryState.AVAILABLE:
+            # Not imported here: the store says where it stands (as `vbwd-plugins list` does).
+            record = records.get(name)
+            status = PluginStatus.DISCOVERED.value if record is None else record.status
+            if status == PluginStatus.ENABLED.value:
+                status = PluginStatus.DISCOVERED.value
+                error = "recorded as enabled but not started in this process"
+        rows.append(PluginInfo(name, None, found.distribution, status, (), error))
     for name, record in sorted(records.items()):
         if name in plugins or name in discovered:
             continue

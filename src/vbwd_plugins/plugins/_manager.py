@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from vbwd_plugins.delivery._engine import DeliveryEngine
     from vbwd_plugins.delivery._service import DeliveryService
     from vbwd_plugins.events._dispatcher import Event
+    from vbwd_plugins.plugins._follower import StoreFollower
     from vbwd_plugins.stores._base import StateStore
 
 __all__ = ["MISSING", "LoadReport", "PluginInfo", "PluginManager"]
@@ -426,6 +427,18 @@ class PluginManager(PluginLifecycle):
         here; ``failed`` the ones that could not be, which the next refresh retries.
         """
         return LoadReport() if self._reconciler is None else self._reconciler.refresh()
+
+    def follow_store(self, *, catch_up: float = 30.0) -> StoreFollower:
+        """Apply other processes' changes as they happen: a started daemon thread that
+        waits for a change to the store and calls :meth:`refresh` (see ``docs/workers.md``).
+
+        Call ``.stop()`` on the returned :class:`StoreFollower` before closing the store
+        (or use it as a context manager). Errors are logged and retried with backoff;
+        ``catch_up`` is the longest time between two refreshes. Needs a store.
+        """
+        from vbwd_plugins.plugins._follower import StoreFollower
+
+        return StoreFollower(self, catch_up=catch_up).start()
 
     def rotate_keys(self) -> list[str]:
         """Re-encrypt every stored secret with the first key of the secret box.

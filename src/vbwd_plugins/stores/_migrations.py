@@ -182,8 +182,10 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "WHERE status = 'pending'",
             "CREATE INDEX idx_vbwd_deliveries_lease ON vbwd_deliveries (lease_until) "
             "WHERE status = 'running'",
-            "CREATE INDEX idx_vbwd_deliveries_status ON vbwd_deliveries (status, updated_at)",
-            "CREATE INDEX idx_vbwd_deliveries_listener ON vbwd_deliveries (listener_id, status)",
+            # Dead letters only: every other index entry would be rewritten on each status
+            # change, on the path that acknowledges webhooks. Listing other statuses scans.
+            "CREATE INDEX idx_vbwd_deliveries_dead ON vbwd_deliveries (listener_id, updated_at) "
+            "WHERE status = 'dead'",
         ),
         postgres=(
             "ALTER TABLE {schema}.webhook_inbox DROP CONSTRAINT webhook_inbox_status_check, "
@@ -225,10 +227,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "WHERE status = 'pending'",
             "CREATE INDEX idx_vbwd_deliveries_lease ON {schema}.vbwd_deliveries (lease_until) "
             "WHERE status = 'running'",
-            "CREATE INDEX idx_vbwd_deliveries_status "
-            "ON {schema}.vbwd_deliveries (status, updated_at)",
-            "CREATE INDEX idx_vbwd_deliveries_listener "
-            "ON {schema}.vbwd_deliveries (listener_id, status)",
+            "CREATE INDEX idx_vbwd_deliveries_dead "
+            "ON {schema}.vbwd_deliveries (listener_id, updated_at) WHERE status = 'dead'",
         ),
     ),
 )

@@ -41,7 +41,13 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-__all__ = ["PostgresOutboxMixin"]
+__all__ = ["ASYNC_COMMIT", "PostgresOutboxMixin"]
+
+#: Claims and outcomes commit without waiting for the WAL flush (like SQLite's
+#: ``synchronous=NORMAL`` for them): a server crash can lose the last fraction of a second of
+#: them, which only makes those deliveries run again with the same idempotency key. Recording a
+#: webhook (``outbox_accept``) keeps the server's durable commit.
+ASYNC_COMMIT: Final = "SET LOCAL synchronous_commit = off"
 
 _PENDING: Final = DeliveryStatus.PENDING.value
 _RUNNING: Final = DeliveryStatus.RUNNING.value
@@ -225,7 +231,8 @@ class PostgresOutboxMixin:
 
         token = token_hex(16)
         params = {"token": token, "lease": lease, "id": delivery_id, "free": not due_only}
-        with self._using(None, "claim a delivery") as conn:
+        with self._using(None, "claim a delivery") as conn, conn.transaction():
+            conn.execute(ASYNC_COMMIT)
             row = conn.execute(self._outbox_q["claim"], params).fetchone()
         if row is None:
             return None

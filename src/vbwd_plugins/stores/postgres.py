@@ -26,7 +26,7 @@ from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
 from vbwd_plugins.stores._inbox_postgres import PostgresInboxMixin
 from vbwd_plugins.stores._migrations import apply_postgres
-from vbwd_plugins.stores._outbox_postgres import PostgresOutboxMixin
+from vbwd_plugins.stores._outbox_postgres import ASYNC_COMMIT, PostgresOutboxMixin
 
 if TYPE_CHECKING:
     import psycopg
@@ -346,7 +346,8 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
         psycopg = self._psycopg
         for attempt in range(1, MARK_TRIES + 1):
             try:
-                with self._live_pool(None).connection() as conn:
+                with self._live_pool(None).connection() as conn, conn.transaction():
+                    conn.execute(ASYNC_COMMIT)
                     return int(conn.execute(query, params).rowcount)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if attempt == MARK_TRIES:

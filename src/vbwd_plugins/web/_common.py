@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BODY",
     "AdminResponse",
+    "BearerToken",
     "HasHeaders",
     "ResponseLike",
     "WebhookHandler",
@@ -125,19 +126,42 @@ def default_processor(manager: PluginManager) -> WebhookHandler:
     return WebhookProcessor(manager)
 
 
-def bearer_token(token: str) -> Callable[[HasHeaders], bool]:
+class BearerToken:
+    """An ``authorize`` check accepting ``Authorization: Bearer <token>`` (constant time).
+
+    The console's login form exchanges the same token for a session cookie
+    (:meth:`accepts`), signed with a key derived from it (:meth:`derive_key`), so every
+    process that knows the token accepts the cookie and changing the token ends sessions.
+    """
+
+    __slots__ = ("_expected", "_token")
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("bearer_token() needs a non-empty token")
+        self._token = token.encode()
+        self._expected = b"Bearer " + self._token
+
+    def __call__(self, request: HasHeaders) -> bool:
+        given = request.headers.get("Authorization") or ""
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self._expected)
+
+    def __repr__(self) -> str:
+        return "bearer_token(...)"
+
+    def accepts(self, token: str) -> bool:
+        """Whether ``token`` (typed into a login form) is this token."""
+        return hmac.compare_digest(token.encode("utf-8", "replace"), self._token)
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A key for ``purpose`` derived from the token (the token itself never leaves)."""
+        return hmac.new(self._token, b"vbwd-plugins key\0" + purpose, "sha256").digest()
+
+
+def bearer_token(token: str) -> BearerToken:
     """An ``authorize`` check accepting ``Authorization: Bearer <token>`` (constant time).
 
     Works with Flask and Starlette requests alike. An empty ``token`` is refused here, so
     a missing environment variable can never open the admin API.
     """
-    if not token:
-        raise ValueError("bearer_token() needs a non-empty token")
-    expected = f"Bearer {token}".encode()
-
-    def check(request: HasHeaders) -> bool:
-        given = request.headers.get("Authorization") or ""
-        return hmac.compare_digest(given.encode("utf-8", "replace"), expected)
-
-    check.__name__ = "bearer_token_check"
-    return check
+    return BearerToken(token)

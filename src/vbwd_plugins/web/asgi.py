@@ -62,23 +62,44 @@ def create_app(
     webhook_prefix: str | None = "/webhooks",
     max_body_size: int = DEFAULT_MAX_BODY,
     deliveries_prefix: str | None = "/admin/deliveries",
+    console_prefix: str | None = "/admin/console",
+    console_secret: str | bytes | None = None,
+    metrics: bool | Authorize = False,
 ) -> Starlette:
     """An ASGI app serving the admin API under ``admin_prefix``, the deliveries admin API
     under ``deliveries_prefix`` and webhooks under ``webhook_prefix`` (``None`` leaves one out).
 
     ``processor`` defaults to a :class:`vbwd_plugins.WebhookProcessor` on ``manager``.
     Without ``authorize`` both admin APIs answer 403. Bodies larger than
-    ``max_body_size`` bytes answer 413.
+    ``max_body_size`` bytes answer 413. The admin web page is under ``console_prefix``
+    (needs ``jinja2``, in the ``asgi`` extra; see ``docs/operating.md``).
+    ``metrics=True`` adds ``GET /metrics`` (Prometheus text; ``vbwd-plugins[metrics]``)
+    behind ``authorize``; a callable instead is the endpoint's own check.
     """
     routes: list[Route] = []
+    if metrics:
+        routes.append(_metrics_route(authorize if metrics is True else metrics))
+    admin, deliveries = PluginAdmin(manager), DeliveryAdmin(manager)
+    handler = processor if processor is not None else default_processor(manager)
     if admin_prefix is not None:
-        routes += _admin_routes(PluginAdmin(manager), authorize, admin_prefix, max_body_size)
+        routes += _admin_routes(admin, authorize, admin_prefix, max_body_size)
     if deliveries_prefix is not None:
-        deliveries = DeliveryAdmin(manager)
         routes += _deliveries_routes(deliveries, authorize, deliveries_prefix, max_body_size)
     if webhook_prefix is not None:
-        handler = processor if processor is not None else default_processor(manager)
         routes += _webhook_routes(handler, webhook_prefix, max_body_size)
+    if console_prefix is not None:
+        from vbwd_plugins.web._console import create_console
+        from vbwd_plugins.web._console._asgi import console_routes
+
+        console = create_console(
+            admin, deliveries, handler, authorize=authorize, secret=console_secret
+        )
+        routes += console_routes(
+            console,
+            lambda request: _refusal(authorize, request),
+            console_prefix,
+            lambda request: _read_body(request, max_body_size),
+        )
     app = Starlette(routes=routes)
     # A near-miss URL answers 404, never a redirect: providers do not follow one on POST.
     app.router.redirect_slashes = False
@@ -99,6 +120,22 @@ async def _refusal(authorize: Authorize | None, request: Request) -> AdminRespon
         logger.exception("Plugin admin API: the authorization check raised; request refused")
         return authorization_failed()
     return None if allowed is True else unauthorized()
+
+
+def _metrics_route(authorize: Authorize | None) -> Route:
+    from vbwd_plugins.telemetry import enable_prometheus, prometheus_exposition
+
+    enable_prometheus()  # fails now, not at the first scrape, without the extra
+
+    async def metrics_endpoint(request: Request) -> Response:
+        refused = await _refusal(authorize, request)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
+        accept = request.headers.get("accept")
+        body, content_type = await run_in_threadpool(prometheus_exposition, accept)
+        return Response(body, headers={"Content-Type": content_type})
+
+    return Route("/metrics", metrics_endpoint, methods=["GET"])
 
 
 def _admin_routes(

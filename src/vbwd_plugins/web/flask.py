@@ -51,6 +51,9 @@ def create_blueprint(
     name: str = "vbwd_plugins",
     max_body_size: int = DEFAULT_MAX_BODY,
     deliveries_prefix: str | None = "/admin/deliveries",
+    console_prefix: str | None = "/admin/console",
+    console_secret: str | bytes | None = None,
+    metrics: bool | Callable[[flask.Request], bool] = False,
 ) -> flask.Blueprint:
     """A Blueprint serving the admin API under ``admin_prefix``, the deliveries admin API
     under ``deliveries_prefix`` and webhooks under ``webhook_prefix`` (``None`` leaves one out).
@@ -58,17 +61,51 @@ def create_blueprint(
     ``processor`` defaults to a :class:`vbwd_plugins.WebhookProcessor` on ``manager``.
     ``authorize(request) -> bool`` decides who may use both admin APIs; without it the
     admin routes answer 403. Bodies larger than ``max_body_size`` bytes answer 413.
+    The admin web page is under ``console_prefix`` (behind ``authorize``; see
+    ``docs/operating.md``); ``console_secret`` signs its cookies (default: derived from a
+    :func:`~vbwd_plugins.web.bearer_token` check, else random per process).
+    ``metrics=True`` adds ``GET /metrics`` (Prometheus text; ``vbwd-plugins[metrics]``)
+    behind ``authorize``; a callable instead is the endpoint's own check.
     """
     blueprint = flask.Blueprint(name, __name__)
+    if metrics:
+        _add_metrics(blueprint, authorize if metrics is True else metrics)
+    admin, deliveries = PluginAdmin(manager), DeliveryAdmin(manager)
+    handler = processor if processor is not None else default_processor(manager)
     if admin_prefix is not None:
-        _add_admin(blueprint, PluginAdmin(manager), authorize, admin_prefix, max_body_size)
+        _add_admin(blueprint, admin, authorize, admin_prefix, max_body_size)
     if deliveries_prefix is not None:
-        deliveries = DeliveryAdmin(manager)
         _add_deliveries(blueprint, deliveries, authorize, deliveries_prefix, max_body_size)
     if webhook_prefix is not None:
-        handler = processor if processor is not None else default_processor(manager)
         _add_webhooks(blueprint, handler, webhook_prefix, max_body_size)
+    if console_prefix is not None:
+        from vbwd_plugins.web._console import create_console
+        from vbwd_plugins.web._console._flask import add_console
+
+        console = create_console(
+            admin, deliveries, handler, authorize=authorize, secret=console_secret
+        )
+        add_console(
+            blueprint, console, authorize, console_prefix, lambda r: _read_body(r, max_body_size)
+        )
     return blueprint
+
+
+def _add_metrics(
+    blueprint: flask.Blueprint, authorize: Callable[[flask.Request], bool] | None
+) -> None:
+    from vbwd_plugins.telemetry import enable_prometheus, prometheus_exposition
+
+    enable_prometheus()  # fails now, not at the first scrape, without the extra
+
+    def metrics_route() -> flask.Response:
+        refused = refusal(authorize, flask.request)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
+        body, content_type = prometheus_exposition(flask.request.headers.get("Accept"))
+        return flask.Response(body, headers={"Content-Type": content_type})
+
+    blueprint.add_url_rule("/metrics", "metrics", metrics_route, methods=["GET"])
 
 
 def _add_admin(

@@ -54,6 +54,7 @@ from vbwd_plugins.errors import (
 from vbwd_plugins.payments._provider import PaymentProviderPlugin
 from vbwd_plugins.payments._results import Capability
 from vbwd_plugins.plugins._model import PluginStatus
+from vbwd_plugins.telemetry._spans import span, webhook_request
 from vbwd_plugins.webhooks._inbox import MAX_EVENT_ID, InboxRecord, InboxStatus, WebhookInbox
 
 if TYPE_CHECKING:
@@ -169,6 +170,12 @@ class WebhookProcessor:
         ``headers`` are the request's headers (any case), ``body`` the raw bytes exactly
         as received, ``remote_addr`` the client address for the audit log.
         """
+        with webhook_request(provider, remote_addr, len(body)) as request:
+            return request.answered(self._process(provider, headers, body, remote_addr))
+
+    def _process(
+        self, provider: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None
+    ) -> WebhookResponse:
         plugin = self._provider(provider)
         if plugin is None:
             logger.info("webhook for unknown or disabled provider %.100r: 404", provider)
@@ -176,7 +183,8 @@ class WebhookProcessor:
         if not isinstance(body, bytes):
             body = bytes(body)
         try:
-            received = plugin.receive_webhook(headers, body)
+            with span("vbwd.webhook.verify", **{"vbwd.webhook.provider": provider}):
+                received = plugin.receive_webhook(headers, body)
         except WebhookVerificationError as exc:
             self._audit(provider, exc.reason, remote_addr, plugin, body)
             return _response(401, "rejected", error="verification failed")
@@ -208,7 +216,8 @@ class WebhookProcessor:
         receipt = WebhookReceipt(provider, event_id, received.event_type, text)
         service = self.deliveries
         try:
-            accepted = service.record_webhook(receipt, events)
+            with span("vbwd.webhook.record", **{"vbwd.webhook.events": len(events)}):
+                accepted = service.record_webhook(receipt, events)
         except EventSerializationError as exc:
             logger.error("webhook %r/%r: an event cannot be stored: %s", provider, event_id, exc)
             return _response(500, "error", event_id, error="event cannot be stored")

@@ -38,13 +38,17 @@ def create_app(
     """The host app. Without arguments (``flask --app subscriptions_example run``) it reads
     ``SUBSCRIPTIONS_DB``, ``VBWD_PLUGINS_STORE`` and ``VBWD_ADMIN_TOKEN`` from the environment.
 
-    A given ``manager`` must have a store (the webhook inbox lives there); one built here
-    is started, so plugins enabled earlier (CLI, admin API) are running.
+    A given ``manager`` must have a store (the webhook inbox lives there). One built here
+    is started, so plugins enabled earlier (CLI, admin API) are running, and follows the
+    store, so ``vbwd-plugins enable``/``disable``/``config set`` take effect while it runs
+    (``app.extensions["vbwd_follower"].stop()`` ends that).
     """
+    follower = None
     if manager is None:
         store = SQLiteStateStore(os.environ.get("VBWD_PLUGINS_STORE", "vbwd-plugins.sqlite3"))
         manager = PluginManager(store=store, allow={"stripe", "paypal"})
         manager.start()
+        follower = manager.follow_store()
     if admin_token is None:
         admin_token = os.environ.get("VBWD_ADMIN_TOKEN") or None
     db = SubscriptionDB(database or os.environ.get("SUBSCRIPTIONS_DB", "subscriptions.sqlite3"))
@@ -53,6 +57,7 @@ def create_app(
 
     app = Flask(__name__)
     app.extensions["subscriptions"] = service
+    app.extensions["vbwd_follower"] = follower
     app.register_blueprint(
         create_blueprint(
             manager,

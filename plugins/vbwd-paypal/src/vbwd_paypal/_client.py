@@ -21,19 +21,24 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.util.retry import Retry
 
 from vbwd_plugins import PaymentErrorCode
+from vbwd_plugins.telemetry import ProviderCall, provider_call
 
 from ._config import PayPalConfig
-from ._errors import PayPalAPIError, PayPalTransportError
+from ._errors import PayPalAPIError, PayPalError, PayPalTransportError
 from ._mapping import error_code_for
 from ._token import AccessToken, TokenCache
 
-__all__ = ["PayPalClient", "PayPalRetry", "mount_adapters"]
+__all__ = ["PayPalClient", "PayPalRetry", "mount_adapters", "url_template"]
 
 logger = logging.getLogger(__name__)
 
 #: POST endpoints that change nothing at PayPal, so they need no ``PayPal-Request-Id``.
 _SIDE_EFFECT_FREE_POSTS: Final = frozenset({"/v1/notifications/verify-webhook-signature"})
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: Path segments followed by a resource id (replaced in span names and metric labels).
+_COLLECTIONS: Final = frozenset({"orders", "authorizations", "captures", "refunds", "certs"})
+#: PayPal's id of a request, for its support.
+DEBUG_ID: Final = "PayPal-Debug-Id"
 
 
 class PayPalRetry(Retry):
@@ -126,13 +131,20 @@ class PayPalClient:
             and path.split("?", 1)[0] not in _SIDE_EFFECT_FREE_POSTS
         ):
             raise ValueError(f"POST {path} moves money and needs a PayPal-Request-Id")
-        token = self._tokens.get()
-        response = self._send(method, path, token, body, request_id)
-        if response.status_code == 401:
-            logger.info("PayPal answered 401 to %s %s; refreshing the access token", method, path)
-            self._tokens.invalidate(token)
-            response = self._send(method, path, self._tokens.get(), body, request_id)
-        return _json_or_raise(response, f"{method} {path}")
+        with provider_call("paypal", method, url_template(path)) as span:
+            try:
+                token = self._tokens.get()
+                response = self._send(method, path, token, body, request_id)
+                if response.status_code == 401:
+                    logger.info("PayPal answered 401 to %s %s; refreshing the token", method, path)
+                    self._tokens.invalidate(token)
+                    response = self._send(method, path, self._tokens.get(), body, request_id)
+                data = _json_or_raise(response, f"{method} {path}")
+            except PayPalError as exc:
+                _failed(span, exc)
+                raise
+            span.answered(response.status_code, request_id=response.headers.get(DEBUG_ID))
+            return data
 
     # -- internals ----------------------------------------------------------------------
 
@@ -165,18 +177,25 @@ class PayPalClient:
 
     def _fetch_token(self) -> AccessToken:
         path = "/v1/oauth2/token"
-        try:
-            response = self._session.post(
-                f"{self._base}{path}",
-                data={"grant_type": "client_credentials"},
-                auth=(self._config.client_id, self._config.client_secret.get_secret_value()),
-                headers={"Accept": "application/json"},
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise _transport_error(exc, f"POST {path}") from exc
-        data = _json_or_raise(response, f"POST {path}")
+        with provider_call("paypal", "POST", path) as span:
+            try:
+                response = self._session.post(
+                    f"{self._base}{path}",
+                    data={"grant_type": "client_credentials"},
+                    auth=(self._config.client_id, self._config.client_secret.get_secret_value()),
+                    headers={"Accept": "application/json"},
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+                data = _json_or_raise(response, f"POST {path}")
+            except requests.RequestException as exc:
+                error = _transport_error(exc, f"POST {path}")
+                _failed(span, error)
+                raise error from exc
+            except PayPalError as exc:
+                _failed(span, exc)
+                raise
+            span.answered(response.status_code, request_id=response.headers.get(DEBUG_ID))
         value = data.get("access_token")
         expires_in = data.get("expires_in")
         if not isinstance(value, str) or not value:
@@ -192,6 +211,25 @@ class PayPalClient:
         )
         logger.debug("obtained a PayPal access token valid for %.0f s", seconds)
         return AccessToken(value, max(seconds, 0.0))
+
+
+def url_template(path: str) -> str:
+    """``path`` without its query and with resource ids replaced: a span name, a label."""
+    parts = path.split("?", 1)[0].split("/")
+    return "/".join(
+        "{id}" if index and parts[index - 1] in _COLLECTIONS else part
+        for index, part in enumerate(parts)
+    )
+
+
+def _failed(span: ProviderCall, exc: PayPalError) -> None:
+    """Record a failed call: the standard error code (a transport failure: its kind)."""
+    if isinstance(exc, PayPalTransportError):
+        span.failed("timeout" if exc.timed_out else "unreachable")
+    elif isinstance(exc, PayPalAPIError):
+        span.failed(exc.error_code.value, status_code=exc.status_code, request_id=exc.debug_id)
+    else:
+        span.failed(exc.error_code.value)
 
 
 def _json_or_raise(response: requests.Response, what: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ._currency import STRIPE_CURRENCY_RULES, iso_units, stripe_units
 from ._error_map import code_for_error_object, failure_from_stripe_error
 from ._signature import SignatureVerifier
 from ._status import intent_status, refund_status
+from ._traced import traced
 from ._version import __version__
 from ._webhook_events import payment_events
 
@@ -186,8 +187,12 @@ class StripePlugin(PaymentProviderPlugin):
         if manual_capture:
             params["capture_method"] = "manual"
         try:
-            intent = self.client.v1.payment_intents.create(
-                params=params, options=self._options(idempotency_key)
+            intent = traced(
+                "POST",
+                "/v1/payment_intents",
+                self.client.v1.payment_intents.create,
+                params=params,
+                options=self._options(idempotency_key),
             )
         except stripe.StripeError as exc:
             return self._failure("create_payment_intent", exc, None)
@@ -205,7 +210,10 @@ class StripePlugin(PaymentProviderPlugin):
     ) -> PaymentResult:
         """Confirm the PaymentIntent with ``payment_method`` (``pm_...``)."""
         try:
-            intent = self.client.v1.payment_intents.confirm(
+            intent = traced(
+                "POST",
+                "/v1/payment_intents/{intent}/confirm",
+                self.client.v1.payment_intents.confirm,
                 payment_intent_id,
                 params={"payment_method": payment_method},
                 options=self._options(idempotency_key),
@@ -228,8 +236,13 @@ class StripePlugin(PaymentProviderPlugin):
             money = self._amount_for(transaction_id, amount)[0] if amount is not None else None
             if money is not None:
                 params["amount_to_capture"] = stripe_units(money)
-            intent = self.client.v1.payment_intents.capture(
-                transaction_id, params=params, options=self._options(idempotency_key)
+            intent = traced(
+                "POST",
+                "/v1/payment_intents/{intent}/capture",
+                self.client.v1.payment_intents.capture,
+                transaction_id,
+                params=params,
+                options=self._options(idempotency_key),
             )
         except stripe.StripeError as exc:
             return self._failure("capture_payment", exc, transaction_id)
@@ -241,8 +254,12 @@ class StripePlugin(PaymentProviderPlugin):
     ) -> PaymentResult:
         """Cancel a PaymentIntent that has not succeeded (voids an authorization)."""
         try:
-            intent = self.client.v1.payment_intents.cancel(
-                transaction_id, options=self._options(idempotency_key)
+            intent = traced(
+                "POST",
+                "/v1/payment_intents/{intent}/cancel",
+                self.client.v1.payment_intents.cancel,
+                transaction_id,
+                options=self._options(idempotency_key),
             )
         except stripe.StripeError as exc:
             return self._failure("cancel_payment", exc, transaction_id)
@@ -271,8 +288,12 @@ class StripePlugin(PaymentProviderPlugin):
             tags = {k: source[k] for k in _RESERVED_METADATA if isinstance(source.get(k), str)}
             if tags:
                 params["metadata"] = tags
-            refund = self.client.v1.refunds.create(
-                params=params, options=self._options(idempotency_key)
+            refund = traced(
+                "POST",
+                "/v1/refunds",
+                self.client.v1.refunds.create,
+                params=params,
+                options=self._options(idempotency_key),
             )
         except stripe.StripeError as exc:
             return self._failure("refund_payment", exc, transaction_id)
@@ -299,8 +320,12 @@ class StripePlugin(PaymentProviderPlugin):
     def get_payment(self, transaction_id: str) -> PaymentResult:
         """The PaymentIntent as Stripe sees it now, refunds included."""
         try:
-            intent = self.client.v1.payment_intents.retrieve(
-                transaction_id, params={"expand": ["latest_charge"]}
+            intent = traced(
+                "GET",
+                "/v1/payment_intents/{intent}",
+                self.client.v1.payment_intents.retrieve,
+                transaction_id,
+                params={"expand": ["latest_charge"]},
             )
         except stripe.StripeError as exc:
             return self._failure("get_payment", exc, transaction_id)
@@ -323,7 +348,8 @@ class StripePlugin(PaymentProviderPlugin):
         self, transaction_id: str, amount: Decimal | Money | None
     ) -> tuple[Money | None, dict[str, Any]]:
         """``amount`` as Money in the intent's currency, and the intent itself."""
-        intent = _plain(self.client.v1.payment_intents.retrieve(transaction_id))
+        retrieve = self.client.v1.payment_intents.retrieve
+        intent = _plain(traced("GET", "/v1/payment_intents/{intent}", retrieve, transaction_id))
         if amount is None:
             return None, intent
         currency = str(intent["currency"]).upper()
