@@ -174,8 +174,7 @@ def test_python_snippets_run(page: str, tmp_path: Path) -> None:
     spec = {
         "page": str(ROOT / page),
         "blocks": [
-            {"line": b.line, "code": b.code, "setup": list(b.setup), "file": b.file}
-            for b in blocks
+            {"line": b.line, "code": b.code, "setup": list(b.setup), "file": b.file} for b in blocks
         ],
     }
     scratch = tmp_path / "scratch"
@@ -287,3 +286,24 @@ def test_snippet_conventions_are_found(tmp_path: Path) -> None:
         ("toml", 12, (), None, "pyproject.toml"),
         ("python", 16, (), None, "pkg/mod.py"),
     ]
+
+
+def test_installation_page_lists_every_extra() -> None:
+    """docs/installation.md has a row for every extra of every distribution."""
+    page = (ROOT / "docs" / "installation.md").read_text(encoding="utf-8")
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    missing = [
+        extra
+        for extra in core["project"].get("optional-dependencies", {})
+        if f"| `{extra}` |" not in page
+    ]
+    for folder in sorted((ROOT / "plugins").iterdir()):
+        if not (folder / "pyproject.toml").exists():
+            continue
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        missing += [
+            f"{project['name']}[{extra}]"
+            for extra in project.get("optional-dependencies", {})
+            if f"| `{project['name']}` | `{extra}` |" not in page
+        ]
+    assert not missing, f"docs/installation.md does not describe these extras: {missing}"

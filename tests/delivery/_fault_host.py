@@ -173,7 +173,7 @@ def failing(event: Event) -> None:
 
 def make_manager() -> PluginManager:
     """The host's manager factory: the same plugins and listeners in every process."""
-    manager = PluginManager(store=open_store())
+    manager = PluginManager(store=open_store(), retry_policy=policy())
     manager.start()  # the Stripe plugin, enabled and configured by the scenario
     add = manager.event_dispatcher.add_listener
     add(EVENT, ledger, id="ledger")
@@ -200,8 +200,6 @@ def serve(port: int, ready: Path) -> None:
         processor = WebhookProcessor(manager)
     else:
         processor = WebhookProcessor(manager, lease=lease())
-        # Inline hosts cannot give the manager a RetryPolicy yet: set the runner's.
-        object.__setattr__(processor.deliveries.runner, "policy", policy())
     app = create_app(manager, processor, admin_prefix=None, deliveries_prefix=None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -223,3 +223,29 @@ def test_durable_delivery_needs_a_store() -> None:
     """Without a store there is nowhere to record deliveries: a StoreError says what to do."""
     with pytest.raises(StoreError, match="store=SQLiteStateStore"):
         PluginManager().publish(Event(NAME))
+
+
+def test_the_managers_retry_policy_decides_when_a_failed_delivery_is_dead(
+    target: StoreTarget,
+) -> None:
+    """``PluginManager(retry_policy=...)``: one allowed attempt makes a failing listener dead."""
+    from datetime import timedelta
+
+    from vbwd_plugins.delivery import RetryPolicy
+
+    store = target.open()
+    try:
+        policy = RetryPolicy(max_attempts=1, base_delay=timedelta(seconds=1))
+        manager = PluginManager(store=store, retry_policy=policy)
+        assert manager.deliveries.runner.policy is policy
+
+        def broken(event: Event) -> None:
+            raise RuntimeError("down")
+
+        manager.event_dispatcher.add_listener(NAME, broken, id="broken")
+        (delivery_id,) = manager.publish(Event(NAME))
+        delivery = store.delivery_get(delivery_id)
+        assert delivery is not None
+        assert delivery.status is DeliveryStatus.DEAD
+    finally:
+        store.close()

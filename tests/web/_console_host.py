@@ -3,6 +3,7 @@ webhook inbox rows, served by the Flask blueprint or the ASGI app on 127.0.0.1."
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -105,7 +106,7 @@ def build_manager(store: SQLiteStateStore, host: Host) -> PluginManager:
             "shop",
             event_id,
             event_type="payment.succeeded",
-            payload='{"id": "%s"}' % event_id,
+            payload=json.dumps({"id": event_id}),
             lease=timedelta(minutes=5),
         )
         assert claim.token is not None
@@ -133,6 +134,14 @@ def console_host(adapter: str, tmp_path: Path, **options: object) -> Iterator[Co
             inner = asgi.create_app(manager, **options)  # type: ignore[arg-type]
             base = stack.enter_context(serve_asgi(Starlette(routes=[Mount(MOUNT, app=inner)])))
         yield ConsoleHost(base + CONSOLE, manager, store, host)
+
+
+def shop_config(console: ConsoleHost) -> ShopConfig:
+    """``shop``'s configuration as the running plugin holds it."""
+    plugin = console.manager.get_plugin("shop")
+    assert plugin is not None
+    assert isinstance(plugin.config, ShopConfig)
+    return plugin.config
 
 
 def csrf_of(html: str) -> str:

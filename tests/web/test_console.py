@@ -19,6 +19,7 @@ from tests.web._console_host import (
     console_host,
     csrf_of,
     logged_in,
+    shop_config,
 )
 from vbwd_plugins import PluginStatus
 from vbwd_plugins.config._schema import MASK
@@ -171,8 +172,7 @@ def test_no_secret_in_any_rendered_page(console: ConsoleHost) -> None:
     assert saved.status_code == 200
     assert "Saved shop" in saved.text
     assert_clean(saved.text)
-    plugin = console.manager.get_plugin("shop")
-    assert plugin.config.api_key.get_secret_value() == NEW_SECRET  # type: ignore[union-attr]
+    assert shop_config(console).api_key.get_secret_value() == NEW_SECRET
 
 
 def test_changing_a_trusted_field_without_the_secret_is_refused_at_the_field(
@@ -207,8 +207,7 @@ def test_an_unchanged_form_changes_nothing(console: ConsoleHost) -> None:
     data["api_key"] = [""]
     answer = session.post(console.page("plugins/shop/config"), data=data, timeout=10)
     assert "Nothing changed." in answer.text
-    plugin = console.manager.get_plugin("shop")
-    assert plugin.config.api_key.get_secret_value() == SECRET  # type: ignore[union-attr]
+    assert shop_config(console).api_key.get_secret_value() == SECRET
 
 
 def test_the_console_is_closed_without_an_authorization_check(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from tests.web._console_host import (
     TOKEN,
     ConsoleHost,
     console_host,
+    shop_config,
 )
 from vbwd_plugins.config._schema import MASK
 
@@ -177,10 +178,9 @@ def test_enable_with_dependency_configure_and_retry_in_a_browser(
     click(driver, "#save")
     assert text(driver, "#flash").startswith("Saved shop's configuration")
     assert driver.find_element(By.ID, "field-retries").get_attribute("value") == "3"
-    plugin = console.manager.get_plugin("shop")
-    assert plugin is not None
-    assert plugin.config.retries == 3  # type: ignore[attr-defined]
-    assert plugin.config.api_key.get_secret_value() == NEW_SECRET  # type: ignore[attr-defined]
+    config = shop_config(console)
+    assert config.retries == 3
+    assert config.api_key.get_secret_value() == NEW_SECRET
     assert_no_secret(driver)
 
     # the dead delivery: fix the listener, retry it from the list

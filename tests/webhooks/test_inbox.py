@@ -303,8 +303,8 @@ def test_replay_revives_dead_deliveries(
     manager: PluginManager, mock: MockPaymentPlugin, effects: SideEffects
 ) -> None:
     """A dead delivery is acknowledged (200); replay makes it pending and runs it again."""
+    manager._retry_policy = RetryPolicy(max_attempts=1)  # as PluginManager(retry_policy=...)
     processor = WebhookProcessor(manager, lease=timedelta(minutes=1))
-    object.__setattr__(processor.deliveries.runner, "policy", RetryPolicy(max_attempts=1))
     delivery = completed_delivery(mock)
     event_id = json.loads(delivery.body)["id"]
     effects.fail_once = frozenset({event_id})

@@ -1,4 +1,5 @@
-"""The cost of a forged delivery: cheap checks first, bounded downloads, cached failures."""
+"""PayPal's signing certificate: chain and identity, and the cost of a forged delivery (cheap
+checks first, bounded downloads, cached failures)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 from vbwd_paypal import PayPalPlugin
-from vbwd_paypal._certs import FAILURE_TTL, CertificateFetcher
+from vbwd_paypal._certs import FAILURE_TTL, SIGNING_CERT_NAMES, CertificateFetcher
 from vbwd_paypal._config import DEFAULT_CERT_HOSTS
-from vbwd_paypal.testing import LoopbackTLSAdapter, TestPKI, make_event
+from vbwd_paypal.testing import Issued, LoopbackTLSAdapter, TestPKI, make_event
 from vbwd_paypal.testing import WebhookSigner as Signer
 
 from vbwd_plugins import WebhookVerificationError
@@ -26,7 +27,7 @@ from .conftest import SANDBOX_CERT_HOST, FakeClock, FakeServers, Rig, base_confi
 CERTS = "/v1/notifications/certs/"
 
 
-def body() -> bytes:
+def event_body() -> bytes:
     """Any PayPal-shaped event body."""
     return json.dumps(make_event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1"})).encode()
 
@@ -34,6 +35,124 @@ def body() -> bytes:
 def nothing_fetched(rig: Rig) -> bool:
     """No certificate download was attempted (fake, TLS adapter and guard saw nothing)."""
     return rig.fake.calls() == [] and rig.tls.sent == [] and rig.guard.attempts == []
+
+
+# -- the certificate: validity, chain, identity, size ------------------------------------------
+
+
+def test_expired_certificate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI) -> None:
+    """A certificate past its notAfter is refused even though its chain is trusted."""
+    path = rig.fake.serve_certificate("CERT-expired", pki.expired.pem)
+    body = event_body()
+    headers = signer.headers(
+        body, key=pki.expired.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
+    )
+    with pytest.raises(WebhookVerificationError, match="not valid now"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_self_signed_certificate_outside_the_trust_store_is_rejected(
+    rig: Rig, signer: Signer, pki: TestPKI
+) -> None:
+    """A self-signed certificate, served from an allowed URL, does not chain to a trusted root."""
+    path = rig.fake.serve_certificate("CERT-self-signed", pki.self_signed.pem)
+    body = event_body()
+    headers = signer.headers(
+        body, key=pki.self_signed.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
+    )
+    with pytest.raises(WebhookVerificationError, match="does not chain to a trusted root"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_chain_without_its_intermediate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI) -> None:
+    """A leaf served without the intermediate that issued it cannot be chained."""
+    path = rig.fake.serve_certificate(
+        "CERT-leaf-only",
+        pki.signing.pem.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n",
+    )
+    body = event_body()
+    headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
+    with pytest.raises(WebhookVerificationError, match="does not chain"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_leaf_without_subject_alt_name_is_accepted(rig: Rig, signer: Signer, pki: TestPKI) -> None:
+    """A signing certificate with only a common name (no SAN) still verifies."""
+    path = rig.fake.serve_certificate("CERT-no-san", pki.signing_without_san.pem)
+    body = event_body()
+    headers = signer.headers(
+        body, key=pki.signing_without_san.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
+    )
+    rig.plugin.verify_request(headers, body)
+
+
+def serve_leaf(rig: Rig, signer: Signer, leaf: Issued, name: str) -> tuple[dict[str, str], bytes]:
+    """Serve ``leaf`` under ``name`` and sign a delivery with its key."""
+    path = rig.fake.serve_certificate(name, leaf.pem)
+    body = event_body()
+    headers = signer.headers(body, key=leaf.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
+    return headers, body
+
+
+@pytest.mark.parametrize(
+    ("name", "san", "common_name"),
+    [
+        ("evil.example", True, None),
+        ("evil.example", False, None),
+        ("messageverificationcerts.sandbox.paypal.com.evil.example", True, None),
+        ("*.sandbox.paypal.com", True, None),
+        ("api.sandbox.paypal.com", True, None),
+        # the common name says PayPal, the subjectAltName (which decides) does not
+        ("evil.example", True, SIGNING_CERT_NAMES["sandbox"]),
+    ],
+    ids=["san", "cn", "suffix", "wildcard", "other-paypal-host", "cn-but-not-san"],
+)
+def test_trusted_certificate_for_another_name_is_rejected(
+    rig: Rig, signer: Signer, pki: TestPKI, name: str, san: bool, common_name: str | None
+) -> None:
+    """A leaf that chains to a trusted root but is not PayPal's signing name is refused."""
+    leaf = pki.issue(name, san=san, common_name=common_name)
+    headers, body = serve_leaf(rig, signer, leaf, "CERT-foreign-name")
+    with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
+        rig.plugin.verify_request(headers, body)
+    assert rig.dispatcher.events == []
+
+
+def test_live_mode_accepts_only_the_live_signing_name(
+    make_rig: Callable[..., Rig], signer: Signer, pki: TestPKI
+) -> None:
+    """mode=live trusts messageverificationcerts.paypal.com and refuses the sandbox name."""
+    rig = make_rig(mode="live")
+    live = pki.issue(SIGNING_CERT_NAMES["live"])
+    headers, body = serve_leaf(rig, signer, live, "CERT-live")
+    rig.plugin.verify_request(headers, body)
+    headers, body = serve_leaf(rig, signer, pki.signing, "CERT-sandbox")
+    with pytest.raises(WebhookVerificationError, match=r"messageverificationcerts\.paypal\.com"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_sandbox_mode_refuses_the_live_signing_name(rig: Rig, signer: Signer, pki: TestPKI) -> None:
+    """mode=sandbox does not accept PayPal's live signing certificate (nor vice versa)."""
+    headers, body = serve_leaf(rig, signer, pki.issue(SIGNING_CERT_NAMES["live"]), "CERT-l")
+    with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_oversized_certificate_download_is_rejected(rig: Rig, signer: Signer) -> None:
+    """A certificate URL answering with more than 64 KiB is not read to the end."""
+    path = rig.fake.serve_certificate("CERT-huge", b"A" * (70 * 1024))
+    body = event_body()
+    headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
+    with pytest.raises(WebhookVerificationError, match="larger than"):
+        rig.plugin.verify_request(headers, body)
+
+
+def test_missing_certificate_is_rejected(rig: Rig, signer: Signer) -> None:
+    """A 404 from the certificate URL rejects the delivery."""
+    body = event_body()
+    headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{CERTS}CERT-nope")
+    with pytest.raises(WebhookVerificationError, match="HTTP 404"):
+        rig.plugin.verify_request(headers, body)
 
 
 # -- cheap checks come first -----------------------------------------------------------------
@@ -52,7 +171,7 @@ def test_malformed_signature_is_refused_before_any_download(
     rig: Rig, signer: Signer, signature: str
 ) -> None:
     """A signature that cannot be an RSA signature is refused without fetching anything."""
-    payload = body()
+    payload = event_body()
     headers = {**signer.headers(payload), "PAYPAL-TRANSMISSION-SIG": signature}
     with pytest.raises(WebhookVerificationError, match="PAYPAL-TRANSMISSION-SIG"):
         rig.plugin.verify_request(headers, payload)
@@ -64,7 +183,7 @@ def test_odd_transmission_id_is_refused_before_any_download(
     rig: Rig, signer: Signer, transmission_id: str
 ) -> None:
     """PayPal's transmission ids are plain tokens (UUIDs); anything else is not fetched for."""
-    payload = body()
+    payload = event_body()
     headers = signer.headers(payload, transmission_id=transmission_id)
     with pytest.raises(WebhookVerificationError, match="PAYPAL-TRANSMISSION-ID"):
         rig.plugin.verify_request(headers, payload)
@@ -80,13 +199,13 @@ def test_failed_certificate_url_is_not_downloaded_again_for_a_while(
     """A URL that failed is refused from memory for FAILURE_TTL, then tried once more."""
     url = f"https://{SANDBOX_CERT_HOST}{CERTS}CERT-gone"
     for _ in range(3):
-        payload = body()
+        payload = event_body()
         with pytest.raises(WebhookVerificationError, match="HTTP 404") as refused:
             rig.plugin.verify_request(signer.headers(payload, cert_url=url), payload)
     assert "recent failure" in refused.value.reason
     assert len(rig.fake.calls("GET", CERTS)) == 1
     clock.advance(FAILURE_TTL.total_seconds() + 1)
-    payload = body()
+    payload = event_body()
     with pytest.raises(WebhookVerificationError, match="HTTP 404"):
         rig.plugin.verify_request(signer.headers(payload, cert_url=url), payload)
     assert len(rig.fake.calls("GET", CERTS)) == 2
@@ -100,7 +219,7 @@ def test_certificate_for_another_name_is_remembered_as_a_failure(
     path = rig.fake.serve_certificate("CERT-evil", foreign.pem)
     url = f"https://{SANDBOX_CERT_HOST}{path}"
     for _ in range(2):
-        payload = body()
+        payload = event_body()
         headers = signer.headers(payload, key=foreign.key, cert_url=url)
         with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
             rig.plugin.verify_request(headers, payload)
@@ -128,7 +247,7 @@ def test_download_beyond_the_concurrency_bound_is_refused_at_once(rig: Rig, sign
     errors: list[BaseException] = []
 
     def verify_held(n: int) -> None:
-        payload = body()
+        payload = event_body()
         url = f"https://{SANDBOX_CERT_HOST}{CERTS}CERT-held-{n}"
         try:
             rig.plugin.verify_request(signer.headers(payload, cert_url=url), payload)
@@ -140,7 +259,7 @@ def test_download_beyond_the_concurrency_bound_is_refused_at_once(rig: Rig, sign
         thread.start()
     try:
         assert wait_until(lambda: len(rig.fake.calls("GET", CERTS)) == 2)
-        payload = body()
+        payload = event_body()
         headers = signer.headers(payload)
         with pytest.raises(WebhookVerificationError, match="certificate fetch busy"):
             rig.plugin.verify_request(headers, payload)
@@ -184,7 +303,7 @@ def test_blackholed_certificate_host_is_refused_after_one_attempt(
         rig.plugin.session.mount(
             f"https://{SANDBOX_CERT_HOST}{CERTS}", LoopbackTLSAdapter(host.port, str(pki.ca_file))
         )
-        payload = body()
+        payload = event_body()
         with pytest.raises(WebhookVerificationError, match="did not answer in time"):
             rig.plugin.verify_request(signer.headers(payload), payload)
         assert host.accepted == 1

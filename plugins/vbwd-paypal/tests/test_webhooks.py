@@ -12,10 +12,9 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vbwd_paypal._certs import SIGNING_CERT_NAMES
 from vbwd_paypal._config import DEFAULT_CERT_HOSTS
 from vbwd_paypal._webhooks import check_cert_url, signed_message
-from vbwd_paypal.testing import Issued, TestPKI
+from vbwd_paypal.testing import TestPKI
 from vbwd_paypal.testing import WebhookSigner as Signer
 from vbwd_paypal.testing import make_event as webhook_event
 
@@ -121,121 +120,6 @@ def test_signature_by_another_key_is_rejected(rig: Rig, signer: Signer, pki: Tes
     body = completed_body()
     headers = signer.headers(body, key=pki.self_signed.key)
     with pytest.raises(WebhookVerificationError, match="signature does not match"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_expired_certificate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI) -> None:
-    """A certificate past its notAfter is refused even though its chain is trusted."""
-    path = rig.fake.serve_certificate("CERT-expired", pki.expired.pem)
-    body = completed_body()
-    headers = signer.headers(
-        body, key=pki.expired.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
-    )
-    with pytest.raises(WebhookVerificationError, match="not valid now"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_self_signed_certificate_outside_the_trust_store_is_rejected(
-    rig: Rig, signer: Signer, pki: TestPKI
-) -> None:
-    """A self-signed certificate, served from an allowed URL, does not chain to a trusted root."""
-    path = rig.fake.serve_certificate("CERT-self-signed", pki.self_signed.pem)
-    body = completed_body()
-    headers = signer.headers(
-        body, key=pki.self_signed.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
-    )
-    with pytest.raises(WebhookVerificationError, match="does not chain to a trusted root"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_chain_without_its_intermediate_is_rejected(rig: Rig, signer: Signer, pki: TestPKI) -> None:
-    """A leaf served without the intermediate that issued it cannot be chained."""
-    path = rig.fake.serve_certificate(
-        "CERT-leaf-only",
-        pki.signing.pem.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n",
-    )
-    body = completed_body()
-    headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
-    with pytest.raises(WebhookVerificationError, match="does not chain"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_leaf_without_subject_alt_name_is_accepted(rig: Rig, signer: Signer, pki: TestPKI) -> None:
-    """A signing certificate with only a common name (no SAN) still verifies."""
-    path = rig.fake.serve_certificate("CERT-no-san", pki.signing_without_san.pem)
-    body = completed_body()
-    headers = signer.headers(
-        body, key=pki.signing_without_san.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}"
-    )
-    rig.plugin.verify_request(headers, body)
-
-
-def serve_leaf(rig: Rig, signer: Signer, leaf: Issued, name: str) -> tuple[dict[str, str], bytes]:
-    """Serve ``leaf`` under ``name`` and sign a delivery with its key."""
-    path = rig.fake.serve_certificate(name, leaf.pem)
-    body = completed_body()
-    headers = signer.headers(body, key=leaf.key, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
-    return headers, body
-
-
-@pytest.mark.parametrize(
-    ("name", "san", "common_name"),
-    [
-        ("evil.example", True, None),
-        ("evil.example", False, None),
-        ("messageverificationcerts.sandbox.paypal.com.evil.example", True, None),
-        ("*.sandbox.paypal.com", True, None),
-        ("api.sandbox.paypal.com", True, None),
-        # the common name says PayPal, the subjectAltName (which decides) does not
-        ("evil.example", True, SIGNING_CERT_NAMES["sandbox"]),
-    ],
-    ids=["san", "cn", "suffix", "wildcard", "other-paypal-host", "cn-but-not-san"],
-)
-def test_trusted_certificate_for_another_name_is_rejected(
-    rig: Rig, signer: Signer, pki: TestPKI, name: str, san: bool, common_name: str | None
-) -> None:
-    """A leaf that chains to a trusted root but is not PayPal's signing name is refused."""
-    leaf = pki.issue(name, san=san, common_name=common_name)
-    headers, body = serve_leaf(rig, signer, leaf, "CERT-foreign-name")
-    with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
-        rig.plugin.verify_request(headers, body)
-    assert rig.dispatcher.events == []
-
-
-def test_live_mode_accepts_only_the_live_signing_name(
-    make_rig: Callable[..., Rig], signer: Signer, pki: TestPKI
-) -> None:
-    """mode=live trusts messageverificationcerts.paypal.com and refuses the sandbox name."""
-    rig = make_rig(mode="live")
-    live = pki.issue(SIGNING_CERT_NAMES["live"])
-    headers, body = serve_leaf(rig, signer, live, "CERT-live")
-    rig.plugin.verify_request(headers, body)
-    headers, body = serve_leaf(rig, signer, pki.signing, "CERT-sandbox")
-    with pytest.raises(WebhookVerificationError, match=r"messageverificationcerts\.paypal\.com"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_sandbox_mode_refuses_the_live_signing_name(rig: Rig, signer: Signer, pki: TestPKI) -> None:
-    """mode=sandbox does not accept PayPal's live signing certificate (nor vice versa)."""
-    headers, body = serve_leaf(rig, signer, pki.issue(SIGNING_CERT_NAMES["live"]), "CERT-l")
-    with pytest.raises(WebhookVerificationError, match="not to PayPal's signing name"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_oversized_certificate_download_is_rejected(rig: Rig, signer: Signer) -> None:
-    """A certificate URL answering with more than 64 KiB is not read to the end."""
-    path = rig.fake.serve_certificate("CERT-huge", b"A" * (70 * 1024))
-    body = completed_body()
-    headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{path}")
-    with pytest.raises(WebhookVerificationError, match="larger than"):
-        rig.plugin.verify_request(headers, body)
-
-
-def test_missing_certificate_is_rejected(rig: Rig, signer: Signer) -> None:
-    """A 404 from the certificate URL rejects the delivery."""
-    body = completed_body()
-    headers = signer.headers(body, cert_url=f"https://{SANDBOX_CERT_HOST}{CERTS}CERT-nope")
-    with pytest.raises(WebhookVerificationError, match="HTTP 404"):
         rig.plugin.verify_request(headers, body)
 
 

@@ -197,7 +197,7 @@ class DeliveryAdmin:
         listener_id: str | None = None,
         all_dead: bool = False,
     ) -> dict[str, Any]:
-        """Make the chosen deliveries due and run them (see :func:`retry_deliveries`)."""
+        """Make the chosen deliveries due and run them (see ``retry_deliveries`` in this module)."""
         ids = retry_deliveries(
             self._outbox(), delivery_id=delivery_id, listener_id=listener_id, all_dead=all_dead
         )

@@ -128,7 +128,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _safe_reason(error_type: str, msg: str, value: object) -> str:
-    """``msg`` with every input value it quotes replaced by :data:`MASK`.
+    """``msg`` with every input value it quotes replaced by the mask ``"**********"``.
 
     The value is masked, not the message: a value shorter than
     :data:`_MASK_ANYWHERE_LENGTH` only where it stands as a whole word, so input ``u``
@@ -250,7 +250,7 @@ def merge_config(
     """Layer the configuration sources; return the mapping to validate and the env keys.
 
     A non-empty ``given`` replaces ``stored`` (as ``initialize`` always did); an empty or
-    missing one keeps ``stored``. A given value equal to :data:`MASK` where a value is
+    missing one keeps ``stored``. A given value equal to the mask ``"**********"`` where a value is
     stored means "unchanged", so a form that round-trips the masked display never
     overwrites a secret with asterisks. Environment values (schema plugins only) override
     both; the returned key set names them so the caller does not store them.
@@ -290,7 +290,7 @@ def _is_mask(value: object) -> bool:
 
 
 def public_config(config: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
-    """A JSON-safe view of ``config`` with every secret replaced by :data:`MASK`.
+    """A JSON-safe view of ``config`` with every secret replaced by the mask ``"**********"``.
 
     Secret fields of a schema (``SecretStr``) are masked; in a plain dict, ``SecretStr``
     values, encrypted stored values and values under credential-like keys (``api_key``,

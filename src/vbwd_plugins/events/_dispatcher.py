@@ -32,7 +32,6 @@ from vbwd_plugins.errors import AsyncListenerError, InvalidListenerError, Listen
 from vbwd_plugins.events._event import Event as Event
 from vbwd_plugins.events._event import ListenerFailure as ListenerFailure
 from vbwd_plugins.events._serialization import register_event_enum
-from vbwd_plugins.telemetry._spans import dispatch_span
 
 __all__ = [
     "Event",
@@ -117,7 +116,7 @@ class EventListener:
     #: Qualified name used in logs and :class:`ListenerFailure`.
     name: str = field(init=False, compare=False)
     #: Stable id, unique among the listeners of one event: what a delivery names
-    #: (default: :func:`listener_id_of`; the dispatcher sets it when the listener is added).
+    #: (default: the callback's module and qualified name; set when the listener is added).
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -270,7 +269,7 @@ class EventDispatcher:
 
         ``id`` names the listener durably (see :attr:`EventListener.id`); another listener
         of ``event_name`` with the same id is refused with :class:`InvalidListenerError`.
-        Without one the id is :func:`listener_id_of` ``callback``, made unique with a
+        Without one the id is the callback's module and qualified name, made unique with a
         ``#2``, ``#3``... suffix in the order such listeners are added.
         """
         if not isinstance(event_name, str) or not event_name:
@@ -441,10 +440,14 @@ class _TracedDispatcher(EventDispatcher):
     trace = True
 
     def dispatch(self, event: Event, strict: bool | None = None) -> Event:
+        from vbwd_plugins.telemetry._spans import dispatch_span  # loaded when first traced
+
         with dispatch_span(event.name, len(self._calls.get(event.name, ()))) as span:
             return span.ended(super().dispatch(event, strict))
 
     async def dispatch_async(self, event: Event, strict: bool | None = None) -> Event:
+        from vbwd_plugins.telemetry._spans import dispatch_span
+
         with dispatch_span(event.name, len(self._calls.get(event.name, ()))) as span:
             return span.ended(await super().dispatch_async(event, strict))
 

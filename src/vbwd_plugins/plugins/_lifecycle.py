@@ -42,8 +42,6 @@ from vbwd_plugins.plugins._reconciler import (
     snapshot_plugin,
 )
 from vbwd_plugins.plugins._subscriptions import Subscriptions
-from vbwd_plugins.telemetry._metrics import watch_plugins
-from vbwd_plugins.telemetry._spans import lifecycle_span
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -74,7 +72,7 @@ class PluginLifecycle:
         self._lock = threading.RLock()
         self._resolver = ConfigResolver()
         self._reconciler: StoreReconciler | None = None
-        watch_plugins(self)  # the plugin status gauge (a weak reference; no import)
+        _watched(self)
 
     @property
     def event_dispatcher(self) -> EventDispatcher:
@@ -177,23 +175,21 @@ class PluginLifecycle:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    @lifecycle_span("initialize")
     def initialize_plugin(self, name: str, config: Mapping[str, Any] | None = None) -> None:
         """Initialize (or re-initialize) ``name`` with ``config``; loads it if only discovered.
 
         Without ``config`` the stored configuration is used (without a store, the current
         one); environment variables win over both (see ``docs/configuration.md``).
         """
-        with self._lock:
+        with self._lock, _traced("initialize", name):
             plugin = self._require(name)
             with self._change(name, plugin) as change:
                 plugin._check("initialize")  # an illegal transition wins over a bad config
                 self._initialize(name, self._resolve(change, config))
 
-    @lifecycle_span("enable")
     def enable_plugin(self, name: str) -> None:
         """Enable ``name``: every dependency must be enabled and of a matching version."""
-        with self._lock:
+        with self._lock, _traced("enable", name):
             plugin = self._require(name)
             with self._change(name, plugin) as change:
                 self._check_dependencies(name)
@@ -203,14 +199,13 @@ class PluginLifecycle:
                 change.undo.append(lambda: self._undo_enable(name, before))
         self._emit("plugin.enabled", name)
 
-    @lifecycle_span("disable")
     def disable_plugin(self, name: str, *, cascade: bool = False) -> None:
         """Disable ``name``.
 
         Refused while enabled plugins depend on it, unless ``cascade`` is true: then
         those dependents are disabled first, in reverse dependency order.
         """
-        with self._lock:
+        with self._lock, _traced("disable", name):
             plugin = self._require(name)
             plugin._check("disable")
             dependents = self._enabled_dependents(name, transitive=cascade)
@@ -225,10 +220,9 @@ class PluginLifecycle:
                 self._deactivate(dependent)
             self._deactivate(name)
 
-    @lifecycle_span("uninstall")
     def uninstall_plugin(self, name: str) -> None:
         """Run ``on_uninstall`` and forget the plugin (allowed from initialized or disabled)."""
-        with self._lock:
+        with self._lock, _traced("uninstall", name):
             plugin = self._require(name)
             with self._change(name, plugin) as change:
                 before = snapshot_plugin(plugin)
@@ -406,6 +400,20 @@ class PluginLifecycle:
 
     def _emit(self, event_name: str, plugin_name: str, **extra: Any) -> None:
         self._event_dispatcher.dispatch(Event(event_name, {"plugin_name": plugin_name, **extra}))
+
+
+def _traced(action: str, name: str) -> AbstractContextManager[object]:
+    """The span of one transition (a no-op without OpenTelemetry; loaded on first use)."""
+    from vbwd_plugins.telemetry._spans import lifecycle_span
+
+    return lifecycle_span(action, name)
+
+
+def _watched(lifecycle: PluginLifecycle) -> None:
+    """Report the plugins in the ``vbwd.plugin.status`` gauge (a weak reference)."""
+    from vbwd_plugins.telemetry._state import watch_plugins
+
+    watch_plugins(lifecycle)
 
 
 def _read_metadata(plugin: BasePlugin) -> PluginMetadata:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from vbwd_plugins.delivery._engine import DeliveryEngine
+    from vbwd_plugins.delivery._policy import RetryPolicy
     from vbwd_plugins.delivery._service import DeliveryService
     from vbwd_plugins.events._dispatcher import Event
     from vbwd_plugins.plugins._follower import StoreFollower
@@ -75,6 +76,10 @@ class PluginManager(PluginLifecycle):
     ``secret_box`` encrypts secret fields for it and defaults to a
     :class:`FernetSecretBox` with the keys of ``VBWD_PLUGINS_SECRET_KEYS``.
 
+    ``retry_policy`` decides when a failed delivery runs again and when it is dead (see
+    :class:`~vbwd_plugins.delivery.RetryPolicy`; Celery workers take theirs from
+    ``vbwd_plugins.delivery.celery.install``).
+
     ``strict=True`` refuses what is otherwise logged as a warning: enabling a plugin with a
     listener of an event name nothing is known to emit (see :meth:`register_event_names`).
     """
@@ -88,9 +93,11 @@ class PluginManager(PluginLifecycle):
         store: StateStore | None = None,
         secret_box: SecretBox | None = None,
         strict: bool = False,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__(event_dispatcher, group, allow)
         self.strict = strict
+        self._retry_policy = retry_policy
         if store is not None:
             box = FernetSecretBox.from_env() if secret_box is None else secret_box
             self._resolver = ConfigResolver(box)
@@ -130,10 +137,18 @@ class PluginManager(PluginLifecycle):
                             f"store=PostgresStateStore(...) (it has {type(store).__name__})"
                         )
                     service = DeliveryService(
-                        store, self._event_dispatcher, engine=self._delivery_engine
+                        store,
+                        self._event_dispatcher,
+                        policy=self._retry_policy,
+                        engine=self._delivery_engine,
                     )
                     self._deliveries = service
         return service
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        """When failed deliveries run again (``None``: :class:`RetryPolicy`'s defaults)."""
+        return self._retry_policy
 
     @property
     def delivery_engine(self) -> DeliveryEngine | None:
@@ -412,7 +427,7 @@ class PluginManager(PluginLifecycle):
 
         Plugins recorded otherwise are not imported. A plugin recorded as enabled but not
         installed (or failing to start) is logged and reported, and listed as
-        :data:`MISSING` by :meth:`describe`; it never stops the others. Discovers the
+        ``"missing"`` by :meth:`describe`; it never stops the others. Discovers the
         installed plugins first if :meth:`discover` was not called.
         """
         return LoadReport() if self._reconciler is None else self._reconciler.start()

@@ -4,16 +4,20 @@
 OpenTelemetry SDK) or ``"vbwd-plugins[metrics]"`` (also the SDK and the Prometheus
 exporter, for the ``/metrics`` endpoint of the web adapters and ``serve --metrics``).
 Without either, every instrumented call costs one branch. ``import vbwd_plugins`` never
-imports OpenTelemetry: it is loaded the first time something would be recorded.
+imports OpenTelemetry: it is loaded the first time something would be recorded, and the
+names below load their module on first use.
 
 See docs/operating.md for the spans, the metric names and a sample trace.
 """
 
-from vbwd_plugins.telemetry._prometheus import enable_prometheus as enable_prometheus
-from vbwd_plugins.telemetry._prometheus import prometheus_exposition as prometheus_exposition
-from vbwd_plugins.telemetry._provider import ProviderCall as ProviderCall
-from vbwd_plugins.telemetry._provider import provider_call as provider_call
-from vbwd_plugins.telemetry._state import configure as configure
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vbwd_plugins.telemetry._configure import configure as configure
+    from vbwd_plugins.telemetry._prometheus import enable_prometheus as enable_prometheus
+    from vbwd_plugins.telemetry._prometheus import prometheus_exposition as prometheus_exposition
+    from vbwd_plugins.telemetry._provider import ProviderCall as ProviderCall
+    from vbwd_plugins.telemetry._provider import provider_call as provider_call
 
 __all__ = [
     "ProviderCall",
@@ -22,3 +26,26 @@ __all__ = [
     "prometheus_exposition",
     "provider_call",
 ]
+
+_LAZY: dict[str, str] = {
+    "ProviderCall": "vbwd_plugins.telemetry._provider",
+    "configure": "vbwd_plugins.telemetry._configure",
+    "enable_prometheus": "vbwd_plugins.telemetry._prometheus",
+    "prometheus_exposition": "vbwd_plugins.telemetry._prometheus",
+    "provider_call": "vbwd_plugins.telemetry._provider",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vbwd_plugins.telemetry._metrics import instruments
 from vbwd_plugins.telemetry._state import state
 
 __all__ = ["enable_prometheus", "prometheus_exposition"]
@@ -49,6 +50,7 @@ def enable_prometheus() -> Any:
         state.own_meter_provider = True
         state.instruments = None  # rebuilt on the new provider
         state.registry = registry
+    instruments()  # the plugin status gauge reports before anything is recorded
     return registry
 
 

@@ -16,8 +16,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from vbwd_plugins.telemetry._live import failed
 from vbwd_plugins.telemetry._metrics import instruments
-from vbwd_plugins.telemetry._spans import failed
 from vbwd_plugins.telemetry._state import tracer
 
 if TYPE_CHECKING:

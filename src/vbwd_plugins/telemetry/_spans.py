@@ -1,9 +1,10 @@
 """Spans for a webhook delivery, each listener delivery, lifecycle changes and dispatches.
 
 Call sites use one line each. Without the OpenTelemetry API every helper hands back the
-shared no-op :data:`NOOP`, so the cost is a branch. Spans record an exception's *type*
-(``error.type``) and never its message, a payload, a header or a secret: messages of
-provider and payload errors may quote what a caller sent.
+shared no-op :data:`NOOP`, so the cost is a branch; the recording spans (``_live``) load
+the first time a tracer exists. Spans record an exception's *type* (``error.type``) and
+never its message, a payload, a header or a secret: messages of provider and payload
+errors may quote what a caller sent.
 
 Attribute names follow OpenTelemetry's semantic conventions where one exists: HTTP server
 (``http.request.method``, ``http.response.status_code``, ``client.address``,
@@ -14,19 +15,14 @@ dispatches; the rest are ``vbwd.*``.
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
-from vbwd_plugins.telemetry._metrics import instruments
-from vbwd_plugins.telemetry._state import tracer
+from vbwd_plugins.telemetry._state import NOOP, Span, tracer
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span as OtelSpan
-    from opentelemetry.trace import SpanKind, Tracer
     from opentelemetry.util.types import AttributeValue
+
+    from vbwd_plugins.telemetry._state import DeliveryLike
 
 __all__ = [
     "NOOP",
@@ -38,148 +34,15 @@ __all__ = [
     "webhook_request",
 ]
 
-#: ``messaging.system`` of vbwd's in-process events and durable deliveries.
-MESSAGING_SYSTEM: Final = "vbwd"
-_R = TypeVar("_R")
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class Span:
-    """A span as the call sites see it; this base class is the no-op one."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> Span:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
-    def answered(self, response: _R) -> _R:
-        """Record a webhook's answer (status, outcome, latency) and hand it back."""
-        return response
-
-    def ended(self, result: _R) -> _R:
-        """Record a delivery's or a dispatch's result and hand it back."""
-        return result
-
-
-#: The span every helper returns when there is nothing to record.
-NOOP: Final = Span()
-
-
-def failed(span: OtelSpan, error_type: str, description: str | None = None) -> None:
-    """Mark ``span`` as failed with ``error.type`` (never an exception's message)."""
-    from opentelemetry.trace import Status, StatusCode
-
-    span.set_attribute("error.type", error_type)
-    span.set_status(Status(StatusCode.ERROR, description))
-
-
-class _Live(Span):
-    """A recording span made current for the ``with`` block."""
-
-    __slots__ = ("_manager", "span")
-
-    def __init__(
-        self,
-        active: Tracer,
-        name: str,
-        kind: SpanKind | None,
-        attributes: Mapping[str, AttributeValue],
-    ) -> None:
-        from opentelemetry.trace import SpanKind
-
-        self._manager = active.start_as_current_span(
-            name,
-            kind=SpanKind.INTERNAL if kind is None else kind,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-
-    def __enter__(self) -> Span:
-        self.span = self._manager.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc is not None:
-            failed(self.span, type(exc).__qualname__)
-        self._manager.__exit__(kind, exc, traceback)
-
 
 def span(name: str, **attributes: AttributeValue) -> Span:
     """An internal span around a ``with`` block (``NOOP`` without the API)."""
     active = tracer()
-    return NOOP if active is None else _Live(active, name, None, attributes)
+    if active is None:
+        return NOOP
+    from vbwd_plugins.telemetry._live import Live
 
-
-# -- the webhook --------------------------------------------------------------------------
-
-
-class _Webhook(_Live):
-    """The span and metrics of one :meth:`WebhookProcessor.process` call."""
-
-    __slots__ = ("_provider", "_started")
-
-    def __init__(self, active: Tracer, provider: str, attributes: dict[str, Any]) -> None:
-        from opentelemetry.trace import SpanKind, get_current_span
-
-        # SERVER unless a web framework's instrumentation already opened the request's span.
-        inside = get_current_span().get_span_context().is_valid
-        super().__init__(
-            active, "vbwd.webhook", SpanKind.INTERNAL if inside else SpanKind.SERVER, attributes
-        )
-        self._provider = provider
-        self._started = time.perf_counter()
-
-    def answered(self, response: _R) -> _R:
-        status: int = getattr(response, "status", 0)
-        body: Mapping[str, Any] = getattr(response, "body", {})
-        outcome, reason = _outcome(status, body)
-        span = self.span
-        span.set_attribute("http.response.status_code", status)
-        span.set_attribute("vbwd.webhook.outcome", outcome)
-        event_id = body.get("event_id")
-        if isinstance(event_id, str):
-            span.set_attribute("vbwd.webhook.event_id", event_id[:200])
-        if reason:
-            span.set_attribute("vbwd.webhook.reason", reason)
-        if status >= 500:
-            failed(span, str(status))
-        found = instruments()
-        if found is not None:
-            provider = "unknown" if status == 404 else self._provider  # never a caller's string
-            labels = {"provider": provider, "outcome": outcome}
-            found.ack_duration.record(time.perf_counter() - self._started, labels)
-            found.webhooks.add(1, {**labels, "reason": reason} if reason else labels)
-        return response
-
-
-def _outcome(status: int, body: Mapping[str, Any]) -> tuple[str, str]:
-    """The metric's ``outcome`` and ``reason`` for an answer (a short, bounded code)."""
-    said = str(body.get("status", ""))
-    if status == 401:
-        return "rejected", "verification"
-    if status == 400:
-        return "rejected", "malformed"
-    if status == 404:
-        return "rejected", "unknown_provider"
-    if said == "failed":
-        return "failed", "listener"
-    if said == "error":
-        return "failed", str(body.get("error", "error")).replace(" ", "_")[:40]
-    return ("processed" if said == "accepted" else said or str(status)), ""
+    return Live(active, name, None, attributes)
 
 
 def webhook_request(provider: str, remote_addr: str | None, size: int) -> Span:
@@ -187,6 +50,8 @@ def webhook_request(provider: str, remote_addr: str | None, size: int) -> Span:
     active = tracer()
     if active is None:
         return NOOP
+    from vbwd_plugins.telemetry._live import Webhook
+
     name = str(provider)[:100]
     attributes: dict[str, Any] = {
         "http.request.method": "POST",
@@ -195,103 +60,17 @@ def webhook_request(provider: str, remote_addr: str | None, size: int) -> Span:
     }
     if remote_addr:
         attributes["client.address"] = str(remote_addr)
-    return _Webhook(active, name, attributes)
-
-
-# -- deliveries ---------------------------------------------------------------------------
-
-
-class DeliveryLike(Protocol):
-    """The fields of a delivery the span reads."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def event_name(self) -> str: ...
-    @property
-    def listener_id(self) -> str: ...
-    @property
-    def attempts(self) -> int: ...
-
-
-class _Delivery(_Live):
-    __slots__ = ("_event", "_listener", "_attempts")
-
-    def __init__(self, active: Tracer, delivery: DeliveryLike) -> None:
-        from opentelemetry.trace import SpanKind
-
-        attributes: dict[str, AttributeValue] = {
-            "messaging.system": MESSAGING_SYSTEM,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "deliver",
-            "messaging.destination.name": delivery.event_name,
-            "messaging.consumer.group.name": delivery.listener_id,
-            "messaging.message.id": delivery.id,
-            "vbwd.delivery.attempt": delivery.attempts,
-        }
-        super().__init__(active, f"deliver {delivery.event_name}", SpanKind.CONSUMER, attributes)
-        self._event = delivery.event_name
-        self._listener = delivery.listener_id
-        self._attempts = delivery.attempts
-
-    def ended(self, result: _R) -> _R:
-        outcome = str(getattr(result, "outcome", ""))
-        error = getattr(result, "error", None)
-        self.span.set_attribute("vbwd.delivery.outcome", outcome)
-        if outcome in ("retry", "dead") and isinstance(error, str):
-            failed(self.span, error.partition(":")[0][:100])
-        _count_run(self._event, self._listener, outcome, self._attempts)
-        return result
-
-
-def _count_run(event: str, listener: str, outcome: str, attempts: int) -> None:
-    found = instruments()
-    if found is None:
-        return
-    labels = {"event": event, "listener": listener, "outcome": outcome}
-    found.listener_runs.add(1, labels)
-    if outcome in ("succeeded", "dead"):
-        found.attempts.record(attempts, labels)
-    if outcome == "dead":
-        found.dead_letters.add(1, {"event": event, "listener": listener})
+    return Webhook(active, name, attributes)
 
 
 def listener_delivery(delivery: DeliveryLike) -> Span:
     """The span of one listener delivery, finished with :meth:`Span.ended`."""
     active = tracer()
-    return NOOP if active is None else _Delivery(active, delivery)
+    if active is None:
+        return NOOP
+    from vbwd_plugins.telemetry._live import Delivery
 
-
-# -- lifecycle and dispatch ---------------------------------------------------------------
-
-
-def lifecycle_span(action: str) -> Callable[[_F], _F]:
-    """Decorate a lifecycle method ``(self, name, ...)``: one span per transition."""
-
-    def decorate(method: _F) -> _F:
-        @functools.wraps(method)
-        def traced(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-            active = tracer()
-            if active is None:
-                return method(self, name, *args, **kwargs)
-            attributes = {"vbwd.plugin.name": str(name), "vbwd.plugin.action": action}
-            with _Live(active, f"vbwd.plugin.{action}", None, attributes):
-                return method(self, name, *args, **kwargs)
-
-        return cast("_F", traced)
-
-    return decorate
-
-
-class _Dispatch(_Live):
-    __slots__ = ()
-
-    def ended(self, result: _R) -> _R:
-        errors = len(getattr(result, "errors", ()))
-        self.span.set_attribute("vbwd.event.listener_failures", errors)
-        if errors:
-            failed(self.span, "ListenerFailure", f"{errors} listener(s) failed")
-        return result
+    return Delivery(active, delivery)
 
 
 def dispatch_span(event_name: str, listeners: int) -> Span:
@@ -299,11 +78,19 @@ def dispatch_span(event_name: str, listeners: int) -> Span:
     active = tracer()
     if active is None:
         return NOOP
-    attributes: dict[str, AttributeValue] = {
-        "messaging.system": MESSAGING_SYSTEM,
-        "messaging.operation.type": "send",
-        "messaging.operation.name": "dispatch",
-        "messaging.destination.name": event_name,
-        "vbwd.event.listeners": listeners,
-    }
-    return _Dispatch(active, f"dispatch {event_name}", None, attributes)
+    from vbwd_plugins.telemetry._live import Dispatch
+
+    return Dispatch(active, event_name, listeners)
+
+
+def lifecycle_span(action: str, name: str) -> Span:
+    """The span of one lifecycle transition of plugin ``name``."""
+    active = tracer()
+    if active is None:
+        return NOOP
+    from vbwd_plugins.telemetry._live import Live
+    from vbwd_plugins.telemetry._metrics import instruments
+
+    instruments()  # makes the plugin status gauge (cached after the first call)
+    attributes = {"vbwd.plugin.name": str(name), "vbwd.plugin.action": action}
+    return Live(active, f"vbwd.plugin.{action}", None, attributes)

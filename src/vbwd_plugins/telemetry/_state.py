@@ -2,20 +2,43 @@
 
 Without ``opentelemetry-api`` installed every helper answers "off" after one failed import,
 and each call site costs one branch. With it, spans and instruments come from the providers
-given to :func:`configure`, else from OpenTelemetry's global ones (no-ops until the host
-installs an SDK).
+given to :func:`~vbwd_plugins.telemetry.configure`, else from OpenTelemetry's global ones
+(no-ops until the host installs an SDK).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Final, final
+import weakref
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Protocol
+
     from opentelemetry.metrics import Meter, MeterProvider
     from opentelemetry.trace import Tracer, TracerProvider
 
-__all__ = ["SCOPE", "configure", "meter", "state", "tracer"]
+    class DeliveryLike(Protocol):
+        """The fields of a delivery its span reads."""
+
+        @property
+        def id(self) -> str: ...
+        @property
+        def event_name(self) -> str: ...
+        @property
+        def listener_id(self) -> str: ...
+        @property
+        def attempts(self) -> int: ...
+
+    class PluginSource(Protocol):
+        """What the plugin status gauge reads: a plugin lifecycle or manager."""
+
+        def get_all_plugins(self) -> Sequence[Any]: ...
+
+
+__all__ = ["NOOP", "SCOPE", "Span", "meter", "state", "tracer", "watch_plugins"]
 
 #: The instrumentation scope of every span and instrument vbwd-plugins makes.
 SCOPE: Final = "vbwd_plugins"
@@ -33,6 +56,7 @@ class _State:
         "off",
         "own_meter_provider",
         "registry",
+        "sources",
         "tracer",
         "tracer_provider",
     )
@@ -50,6 +74,8 @@ class _State:
         self.own_meter_provider = False
         self.instruments: Any = None  # _metrics.Instruments, built on first use
         self.registry: Any = None  # the Prometheus endpoint's CollectorRegistry
+        #: Plugin lifecycles the status gauge reports (weakly: a dropped one goes away).
+        self.sources: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 state: Final = _State()
@@ -89,22 +115,38 @@ def meter() -> Meter | None:
     return provider.get_meter(SCOPE)
 
 
-def configure(
-    *,
-    tracer_provider: TracerProvider | None = None,
-    meter_provider: MeterProvider | None = None,
-) -> None:
-    """Send vbwd-plugins' spans and metrics to these providers instead of the global ones.
+def watch_plugins(source: PluginSource) -> None:
+    """Report ``source``'s plugins in the ``vbwd.plugin.status`` gauge (a weak reference)."""
+    state.sources.add(source)
 
-    ``None`` means OpenTelemetry's global provider (the default). Calling it again replaces
-    both; the Prometheus endpoint's own provider, if one was made, is shut down.
-    """
-    with state.lock:
-        if state.own_meter_provider and state.meter_provider is not None:
-            state.meter_provider.shutdown()  # type: ignore[attr-defined]
-        state.tracer_provider = tracer_provider
-        state.meter_provider = meter_provider
-        state.own_meter_provider = False
-        state.tracer = None
-        state.instruments = None
-        state.registry = None
+
+_R = TypeVar("_R")
+
+
+class Span:
+    """A span as the call sites see it; this base class is the no-op one."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    def answered(self, response: _R) -> _R:
+        """Record a webhook's answer (status, outcome, latency) and hand it back."""
+        return response
+
+    def ended(self, result: _R) -> _R:
+        """Record a delivery's or a dispatch's result and hand it back."""
+        return result
+
+
+#: The span every helper returns when there is nothing to record.
+NOOP: Final = Span()

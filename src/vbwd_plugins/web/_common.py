@@ -158,10 +158,11 @@ class BearerToken:
         return hmac.new(self._token, b"vbwd-plugins key\0" + purpose, "sha256").digest()
 
 
-def bearer_token(token: str) -> BearerToken:
+def bearer_token(token: str) -> Callable[[HasHeaders], bool]:
     """An ``authorize`` check accepting ``Authorization: Bearer <token>`` (constant time).
 
     Works with Flask and Starlette requests alike. An empty ``token`` is refused here, so
-    a missing environment variable can never open the admin API.
+    a missing environment variable can never open the admin API. The check is a
+    ``BearerToken``, which the console's login form also uses.
     """
     return BearerToken(token)

@@ -129,7 +129,9 @@ class WebhookProcessor:
         self._lease = lease
         self._own: DeliveryService | None = None
         if inbox is not None or lease != DEFAULT_LEASE:
-            self._own = DeliveryService(store, manager.event_dispatcher, lease=lease)
+            self._own = DeliveryService(
+                store, manager.event_dispatcher, policy=manager.retry_policy, lease=lease
+            )
 
     @property
     def inbox(self) -> WebhookInbox:

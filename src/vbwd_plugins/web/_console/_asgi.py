@@ -1,20 +1,22 @@
-"""The console mounted on the ASGI app (``vbwd_plugins.web.asgi``)."""
+"""The console mounted on the ASGI app (``vbwd_plugins.web.asgi``).
+
+Starlette is imported when the console is mounted (``web.asgi`` has imported it by then).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from vbwd_plugins.web._console._console import Console
 from vbwd_plugins.web._console._http import ConsoleRequest, parse_form
 from vbwd_plugins.web._console._session import COOKIE_NAME
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
     from vbwd_plugins.admin._response import AdminResponse
 
 __all__ = ["console_routes"]
@@ -27,6 +29,10 @@ def console_routes(
     read_body: Callable[[Request], Awaitable[bytes | None]],
 ) -> list[Route]:
     """Routes serving ``console`` under ``prefix``; ``check`` runs the host's ``authorize``."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+    from starlette.routing import Route
+
     prefix = "/" + prefix.strip("/")
 
     async def console_endpoint(request: Request) -> Response:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vbwd_plugins.web._console._delivery_views import DeliveryViews
 from vbwd_plugins.web._console._http import (
     ConsoleRequest,
     ConsoleResponse,
@@ -21,59 +21,23 @@ from vbwd_plugins.web._console._http import (
     redirect,
     static_file,
 )
+from vbwd_plugins.web._console._plugin_views import PluginViews
 from vbwd_plugins.web._console._session import (
     COOKIE_NAME,
     SESSION_SECONDS,
     Session,
     SessionSigner,
 )
+from vbwd_plugins.web._console._view import Route, View
 
 if TYPE_CHECKING:
     from vbwd_plugins.admin._deliveries import DeliveryAdmin
     from vbwd_plugins.admin._response import AdminResponse
     from vbwd_plugins.admin._service import PluginAdmin
 
-__all__ = ["Console", "View", "create_console"]
+__all__ = ["Console", "create_console"]
 
 logger = logging.getLogger("vbwd_plugins.web")
-
-
-@dataclass
-class View:
-    """One authorized request being answered: renders pages with the console's context."""
-
-    request: ConsoleRequest
-    session: Session
-    csrf: str
-    flash: str | None
-
-    def url(self, path: str = "") -> str:
-        """An absolute URL path inside the console."""
-        return f"{self.request.base}/{path.lstrip('/')}"
-
-    def page(self, status: int, template: str, **context: Any) -> ConsoleResponse:
-        """A page with the navigation, the CSRF token and the pending flash message."""
-        kind, _, text = (self.flash or "").partition(":")
-        return html(
-            status,
-            template,
-            {
-                "base": self.request.base,
-                "csrf": self.csrf,
-                "flash": {"kind": kind, "text": text} if self.flash else None,
-                "signed_in": self.session.logged_in(),
-                "path": self.request.path,
-                **context,
-            },
-        )
-
-    def done(self, path: str, message: str, *, error: bool = False) -> ConsoleResponse:
-        """Redirect to ``path`` showing ``message`` there once."""
-        self.session = self.session.with_flash(f"{'error' if error else 'ok'}:{message}")
-        return redirect(self.url(path))
-
-
-Route = Callable[[View, list[str]], ConsoleResponse]
 
 
 class Console:
@@ -88,9 +52,6 @@ class Console:
         signer: SessionSigner,
         login: Callable[[str], bool] | None,
     ) -> None:
-        from vbwd_plugins.web._console._delivery_views import DeliveryViews
-        from vbwd_plugins.web._console._plugin_views import PluginViews
-
         self._signer = signer
         self._login = login
         plugins = PluginViews(admin)

@@ -13,8 +13,8 @@ from vbwd_plugins.errors import PluginError
 if TYPE_CHECKING:
     from vbwd_plugins.admin._deliveries import DeliveryAdmin
     from vbwd_plugins.plugins._manager import PluginManager
-    from vbwd_plugins.web._console._console import View
     from vbwd_plugins.web._console._http import ConsoleResponse
+    from vbwd_plugins.web._console._view import View
 
 __all__ = ["DeliveryViews"]
 

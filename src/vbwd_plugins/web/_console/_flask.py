@@ -1,15 +1,20 @@
-"""The console mounted on the Flask blueprint (``vbwd_plugins.web.flask``)."""
+"""The console mounted on the Flask blueprint (``vbwd_plugins.web.flask``).
+
+Flask is imported when the console is mounted (``web.flask`` has imported it by then).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import flask
+from typing import TYPE_CHECKING
 
 from vbwd_plugins.web._common import refusal
 from vbwd_plugins.web._console._console import Console
 from vbwd_plugins.web._console._http import ConsoleRequest, ConsoleResponse, parse_form
 from vbwd_plugins.web._console._session import COOKIE_NAME
+
+if TYPE_CHECKING:
+    import flask
 
 __all__ = ["add_console"]
 
@@ -22,6 +27,8 @@ def add_console(
     read_body: Callable[[flask.Request], bytes | None],
 ) -> None:
     """Serve ``console`` under ``prefix`` of ``blueprint`` (GET and form POSTs)."""
+    import flask
+
     prefix = "/" + prefix.strip("/")
 
     def console_route(path: str = "") -> flask.Response:
@@ -54,6 +61,8 @@ def add_console(
 
 
 def _response(answer: ConsoleResponse) -> flask.Response:
+    import flask
+
     response = flask.Response(answer.body, status=answer.status, headers=answer.headers)
     if answer.set_cookie is not None:
         response.headers.add("Set-Cookie", answer.set_cookie)

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from vbwd_plugins.admin._service import PluginAdmin
-    from vbwd_plugins.web._console._console import View
     from vbwd_plugins.web._console._http import ConsoleResponse
+    from vbwd_plugins.web._console._view import View
 
 __all__ = ["PluginViews"]
 

@@ -72,7 +72,7 @@ def make_event(
     """A PayPal webhook envelope of ``event_type`` around ``resource`` (ready for ``json.dumps``).
 
     Keys of ``resource`` that start with ``_`` (the fake's bookkeeping) are left out, so a
-    capture read from :attr:`FakePayPal.captures` can be passed as it is.
+    capture read from ``FakePayPal.captures`` can be passed as it is.
     """
     return {
         "id": event_id or f"WH-{new_id(8)}-{new_id(17)}",

@@ -1,0 +1,80 @@
+"""Metrics: webhook deliveries by provider and outcome, acknowledge latency, listener
+delivery outcomes and attempts, dead letters and the plugin status gauge."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from tests.telemetry._support import completed
+from tests.telemetry.conftest import Recorded
+from vbwd_plugins import Event, PluginManager, SQLiteStateStore, WebhookProcessor
+from vbwd_plugins.delivery import RetryPolicy
+from vbwd_plugins.testing import MockPaymentPlugin, WebhookVariant
+
+
+def _counts(recorded: Recorded, metric: str, *keys: str) -> dict[tuple[object, ...], float]:
+    return {tuple(a.get(k) for k in keys): v for a, v in recorded.points(metric)}
+
+
+def test_webhook_deliveries_are_counted_by_provider_outcome_and_reason(
+    recorded: Recorded, processor: WebhookProcessor, mock: MockPaymentPlugin
+) -> None:
+    """processed, duplicate, rejected (with its reason) and unknown providers, whose name
+    from the URL never becomes a label."""
+    delivery = completed(mock)
+    processor.process("mock", delivery.headers, delivery.body)
+    processor.process("mock", delivery.headers, delivery.body)
+    bad = mock.webhook_delivery(delivery.body, WebhookVariant.WRONG_SECRET)
+    processor.process("mock", bad.headers, bad.body)
+    processor.process("attacker-chosen-name", delivery.headers, delivery.body)
+    counts = _counts(recorded, "vbwd.webhook.deliveries", "provider", "outcome", "reason")
+    assert counts == {
+        ("mock", "processed", None): 1,
+        ("mock", "duplicate", None): 1,
+        ("mock", "rejected", "verification"): 1,
+        ("unknown", "rejected", "unknown_provider"): 1,
+    }
+    latency = _counts(recorded, "vbwd.webhook.ack.duration", "provider", "outcome")
+    assert latency[("mock", "processed")] == 1  # a histogram point: one observation
+
+
+def test_a_failing_listener_counts_a_failed_delivery_attempts_and_a_dead_letter(
+    recorded: Recorded, tmp_path: Path, mock: MockPaymentPlugin
+) -> None:
+    """Each run is counted by outcome; the last attempt dead-letters the delivery and the
+    attempts it took are observed."""
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("down")
+
+    with SQLiteStateStore(tmp_path / "dead.sqlite3") as store:
+        manager = PluginManager(store=store, retry_policy=RetryPolicy(max_attempts=2))
+        manager.register_plugin(mock)
+        manager.initialize_plugin("mock")
+        manager.enable_plugin("mock")
+        manager.event_dispatcher.add_listener("payment.completed", broken, id="broken")
+        processor = WebhookProcessor(manager)
+        delivery = completed(mock)
+        assert processor.process("mock", delivery.headers, delivery.body).status == 500
+        assert processor.process("mock", delivery.headers, delivery.body).status == 200
+    counts = _counts(recorded, "vbwd.webhook.deliveries", "outcome", "reason")
+    assert counts[("failed", "listener")] == 1
+    runs = _counts(recorded, "vbwd.listener.deliveries", "listener", "outcome")
+    assert runs == {("broken", "retry"): 1, ("broken", "dead"): 1}
+    assert _counts(recorded, "vbwd.dead_letters", "event", "listener") == {
+        ("payment.completed", "broken"): 1
+    }
+    assert _counts(recorded, "vbwd.listener.delivery.attempts", "outcome") == {("dead",): 1}
+
+
+def test_the_plugin_status_gauge_reports_each_plugin_with_its_status(
+    recorded: Recorded, manager: PluginManager
+) -> None:
+    """One point per plugin, labelled with its current lifecycle status."""
+    gc.collect()  # managers of earlier tests would be counted too
+    assert ({"plugin": "mock", "status": "enabled"}, 1) in recorded.points("vbwd.plugin.status")
+    manager.disable_plugin("mock")
+    points = recorded.points("vbwd.plugin.status")
+    assert ({"plugin": "mock", "status": "disabled"}, 1) in points
+    assert ({"plugin": "mock", "status": "enabled"}, 1) not in points
