@@ -55,6 +55,7 @@ def test_disabled_dependency_suggests_with_dependencies(cli: Run) -> None:
     line = _one_error_line(err)
     assert code == 1
     assert "vbwd-plugins enable achild --with-dependencies" in line
+    assert "dependency 'zbase' not enabled: it is installed but recorded as disabled" in line
     assert "not registered" not in line
     assert "manager." not in line and "Python" not in line
 

@@ -315,3 +315,27 @@ def test_replay_revives_dead_deliveries(
     assert effects.counts() == {}
     assert processor.replay("mock", event_id).status == 200
     assert effects.counts() == {event_id: 1}
+
+
+def test_a_copy_that_finds_every_delivery_done_by_another_worker_is_a_duplicate(
+    manager: PluginManager,
+    processor: WebhookProcessor,
+    mock: MockPaymentPlugin,
+    effects: SideEffects,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recorded, then delivered by another worker before this copy claims: 200 ``duplicate``."""
+    from vbwd_plugins.delivery._model import Accepted
+
+    delivery = completed_delivery(mock)
+    event_id = json.loads(delivery.body)["id"]
+    assert processor.process("mock", delivery.headers, delivery.body).body["status"] == "processed"
+    done = tuple(d.id for d in deliveries_of(processor.inbox, event_id))
+    service = processor.deliveries
+    # The race: this copy's accept saw the deliveries pending; they finished before its claims.
+    monkeypatch.setattr(
+        type(service), "record_webhook", lambda self, receipt, events: Accepted(False, done)
+    )
+    answer = processor.process("mock", delivery.headers, delivery.body)
+    assert (answer.status, answer.body["status"]) == (200, "duplicate")
+    assert effects.counts()[event_id] == 1

@@ -258,7 +258,7 @@ def merge_config(
     stored = dict(stored or {})
     if given:
         merged = {
-            key: stored[key] if _is_mask(value) and key in stored else value
+            key: _unmask(plugin_name, key, value, stored.get(key, _ABSENT))
             for key, value in given.items()
         }
     else:
@@ -276,6 +276,45 @@ def merge_config(
             )
     merged.update(env)
     return merged, frozenset(env)
+
+
+_ABSENT: Final = object()
+
+
+def _unmask(plugin_name: str, path: str, value: Any, stored: Any) -> Any:
+    """``value`` with every mask, at any depth, replaced by the stored value at the same place.
+
+    A form that round-trips the masked display (secrets inside lists and objects included)
+    keeps its secrets; a mask with nothing stored at its place is refused, so asterisks are
+    never stored as a secret.
+    """
+    if _is_mask(value):
+        if stored is _ABSENT:
+            raise ConfigValidationError(
+                f"Plugin {plugin_name!r}: {path}: the masked value {MASK!r} stands for a stored "
+                "secret, and none is stored there; give the secret itself",
+                plugin_name=plugin_name,
+                errors={path: "masked value with no stored secret"},
+            )
+        return stored
+    if isinstance(value, Mapping):
+        inner = stored if isinstance(stored, Mapping) else {}
+        return {
+            key: _unmask(plugin_name, f"{path}.{key}", item, inner.get(key, _ABSENT))
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        items = stored if isinstance(stored, list | tuple) else ()
+        return [
+            _unmask(
+                plugin_name,
+                f"{path}[{index}]",
+                item,
+                items[index] if index < len(items) else _ABSENT,
+            )
+            for index, item in enumerate(value)
+        ]
+    return value
 
 
 def _is_mask(value: object) -> bool:

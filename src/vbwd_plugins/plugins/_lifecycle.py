@@ -360,6 +360,9 @@ class PluginLifecycle:
                 check_requirement(name, requirement, self._metadata[needed].version)
             if dependency is None or dependency.status is not PluginStatus.ENABLED:
                 status = "only discovered" if dependency is None else dependency.status.value
+                records = {} if self._reconciler is None else self._reconciler.records
+                if dependency is None and needed in records:
+                    status = f"recorded as {records[needed].status}"
                 raise DependencyError(
                     f"Plugin '{name}' cannot be enabled: dependency '{needed}' not enabled: it "
                     f"is installed but {status}; requirement {str(requirement)!r}. Enable it "

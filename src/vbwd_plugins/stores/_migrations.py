@@ -289,12 +289,19 @@ def apply_postgres(conn: psycopg.Connection[Any], schema: str) -> list[int]:
         exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
         if exists is None:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (version INTEGER PRIMARY KEY, "
-                "description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            ).format(table)
-        )
+        # Create the bookkeeping table only when it is missing: PostgreSQL checks CREATE on the
+        # schema even for CREATE TABLE IF NOT EXISTS, and a least-privilege role (USAGE plus
+        # table privileges, after a privileged role migrated) must be able to open the store.
+        found = conn.execute(
+            "SELECT to_regclass(%s)", (f"{ident.as_string(conn)}.vbwd_schema_migrations",)
+        ).fetchone()
+        if found is None or found[0] is None:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} (version INTEGER PRIMARY KEY, "
+                    "description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                ).format(table)
+            )
         applied = {row[0] for row in conn.execute(sql.SQL("SELECT version FROM {}").format(table))}
         if applied and max(applied) > latest_version():
             raise _too_new(f"schema {schema!r}", max(applied))

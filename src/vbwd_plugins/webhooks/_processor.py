@@ -324,6 +324,8 @@ class WebhookProcessor:
         if any(self._held(service, result) for result in results):
             logger.info("webhook %r: a delivery is running in another worker: 409", event_id)
             return _response(409, "in_progress", event_id)
+        if not first and all(result.outcome is RunOutcome.SKIPPED for result in results):
+            return _response(200, "duplicate", event_id)  # another worker delivered them all
         return _response(200, "processed", event_id)
 
     @staticmethod
