@@ -37,7 +37,6 @@ from vbwd_plugins.config._secrets import (
     seal_secrets,
     unseal_secrets,
 )
-from vbwd_plugins.config._trust import check_operator_change
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -139,6 +138,8 @@ class ConfigResolver:
             return ResolvedConfig(name, values, None, env_keys)
         model = validate_config(name, model_schema, values)
         if operator:
+            from vbwd_plugins.config._trust import check_operator_change  # operator changes only
+
             check_operator_change(
                 name, model_schema, base=base, given=sent, model=model, env_keys=env_keys
             )
