@@ -12,8 +12,9 @@ names is used, and pydantic, cryptography, asyncio, packaging and ``importlib.me
 first time something needs them.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vbwd_plugins._lazy import lazy_names as _lazy_names
 from vbwd_plugins.errors import ConfigValidationError as ConfigValidationError
 from vbwd_plugins.errors import PluginError as PluginError
 from vbwd_plugins.errors import WebhookVerificationError as WebhookVerificationError
@@ -91,12 +92,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = _lazy_names(__name__, globals(), _LAZY)

@@ -4,8 +4,9 @@ The standard event classes load the first time one is named (module ``__getattr_
 frozen dataclasses are a noticeable part of an import that most programs never use.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vbwd_plugins._lazy import lazy_names as _lazy_names
 from vbwd_plugins.payments._currencies import ISO_4217_EXPONENTS as ISO_4217_EXPONENTS
 from vbwd_plugins.payments._money import ISO_4217_RULES as ISO_4217_RULES
 from vbwd_plugins.payments._money import CurrencyRule as CurrencyRule
@@ -68,11 +69,6 @@ _EVENTS = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EVENTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from vbwd_plugins.payments import _events
-
-    value = getattr(_events, name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = _lazy_names(
+    __name__, globals(), dict.fromkeys(_EVENTS, "vbwd_plugins.payments._events")
+)

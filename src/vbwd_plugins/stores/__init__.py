@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vbwd_plugins._lazy import lazy_names as _lazy_names
 from vbwd_plugins.stores._base import PluginRecord as PluginRecord
 from vbwd_plugins.stores._base import StateStore as StateStore
 
@@ -54,12 +55,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = _lazy_names(__name__, globals(), _LAZY)

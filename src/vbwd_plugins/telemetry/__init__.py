@@ -10,7 +10,9 @@ names below load their module on first use.
 See docs/operating.md for the spans, the metric names and a sample trace.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vbwd_plugins._lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
     from vbwd_plugins.telemetry._configure import configure as configure
@@ -36,15 +38,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_names(__name__, globals(), _LAZY)
 
 
 def __dir__() -> list[str]:
