@@ -91,19 +91,7 @@ def _rows(
             }
         )
     listed = {row["name"] for row in rows}
-    for name, record in sorted(records.items()):
-        if name not in listed and record.status != PluginStatus.UNINSTALLED.value:
-            rows.append(
-                {
-                    "order": None,
-                    "name": name,
-                    "version": None,
-                    "distribution": None,
-                    "status": MISSING,
-                    "dependencies": [],
-                    "error": f"recorded as {record.status} but not installed",
-                }
-            )
+    rows += ({"order": None, **row} for row in _missing_rows(records, listed))
     return rows
 
 
@@ -132,20 +120,24 @@ def _listed_rows(
                 "error": None,
             }
         )
-    installed = {plugin.name for plugin in found}
-    for name, record in sorted(records.items()):
-        if name not in installed and record.status != PluginStatus.UNINSTALLED.value:
-            rows.append(
-                {
-                    "name": name,
-                    "version": None,
-                    "distribution": None,
-                    "status": MISSING,
-                    "dependencies": [],
-                    "error": f"recorded as {record.status} but not installed",
-                }
-            )
+    rows += _missing_rows(records, {plugin.name for plugin in found})
     return rows
+
+
+def _missing_rows(records: Mapping[str, PluginRecord], installed: set[str]) -> list[dict[str, Any]]:
+    """Rows for plugins the store records but nothing installed provides."""
+    return [
+        {
+            "name": name,
+            "version": None,
+            "distribution": None,
+            "status": MISSING,
+            "dependencies": [],
+            "error": f"recorded as {record.status} but not installed",
+        }
+        for name, record in sorted(records.items())
+        if name not in installed and record.status != PluginStatus.UNINSTALLED.value
+    ]
 
 
 _REQUIRED_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -14,19 +14,26 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from vbwd_plugins.admin._response import AdminResponse
 
 if TYPE_CHECKING:
+    from vbwd_plugins.admin._deliveries import DeliveryAdmin
+    from vbwd_plugins.admin._service import PluginAdmin
     from vbwd_plugins.plugins._manager import PluginManager
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "ADMIN_METHODS",
+    "DELIVERIES_METHODS",
+    "AdminHandle",
     "AdminResponse",
     "BearerToken",
     "HasHeaders",
     "ResponseLike",
     "WebhookHandler",
+    "admin_api",
     "admin_disabled",
     "authorization_failed",
     "bearer_token",
     "default_processor",
+    "deliveries_api",
     "payload_too_large",
     "refusal",
     "unauthorized",
@@ -166,3 +173,26 @@ def bearer_token(token: str) -> Callable[[HasHeaders], bool]:
     ``BearerToken``, which the console's login form also uses.
     """
     return BearerToken(token)
+
+
+# -- the admin APIs as the adapters call them -------------------------------------------------
+
+#: One admin API request: method, path below the prefix, body, content type, query parameters.
+AdminHandle = Callable[[str, str, bytes, "str | None", Mapping[str, str]], AdminResponse]
+#: The methods each admin API answers.
+ADMIN_METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+DELIVERIES_METHODS: Final = ["GET", "POST"]
+
+
+def admin_api(admin: PluginAdmin) -> AdminHandle:
+    """The plugin admin API behind one route shape (it takes no query parameters)."""
+    return lambda method, path, body, content_type, _query: admin.handle(
+        method, path, body, content_type=content_type
+    )
+
+
+def deliveries_api(admin: DeliveryAdmin) -> AdminHandle:
+    """The deliveries admin API behind the same route shape."""
+    return lambda method, path, body, content_type, query: admin.handle(
+        method, path, body, content_type=content_type, query=query
+    )

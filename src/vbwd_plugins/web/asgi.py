@@ -30,12 +30,17 @@ from starlette.routing import Route
 from vbwd_plugins.admin._deliveries import DeliveryAdmin
 from vbwd_plugins.admin._service import PluginAdmin
 from vbwd_plugins.web._common import (
+    ADMIN_METHODS,
     DEFAULT_MAX_BODY,
+    DELIVERIES_METHODS,
+    AdminHandle,
     AdminResponse,
     WebhookHandler,
+    admin_api,
     admin_disabled,
     authorization_failed,
     default_processor,
+    deliveries_api,
     payload_too_large,
     unauthorized,
 )
@@ -49,8 +54,6 @@ logger = logging.getLogger("vbwd_plugins.web")
 
 #: The host's admin check: ``request -> bool``, sync or ``async``.
 Authorize = Callable[[Request], "bool | Awaitable[bool]"]
-
-_ADMIN_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_app(
@@ -82,9 +85,12 @@ def create_app(
     admin, deliveries = PluginAdmin(manager), DeliveryAdmin(manager)
     handler = processor if processor is not None else default_processor(manager)
     if admin_prefix is not None:
-        routes += _admin_routes(admin, authorize, admin_prefix, max_body_size)
+        routes += _api_routes(
+            admin_api(admin), authorize, admin_prefix, max_body_size, ADMIN_METHODS
+        )
     if deliveries_prefix is not None:
-        routes += _deliveries_routes(deliveries, authorize, deliveries_prefix, max_body_size)
+        handle, methods = deliveries_api(deliveries), DELIVERIES_METHODS
+        routes += _api_routes(handle, authorize, deliveries_prefix, max_body_size, methods)
     if webhook_prefix is not None:
         routes += _webhook_routes(handler, webhook_prefix, max_body_size)
     if console_prefix is not None:
@@ -138,42 +144,12 @@ def _metrics_route(authorize: Authorize | None) -> Route:
     return Route("/metrics", metrics_endpoint, methods=["GET"])
 
 
-def _admin_routes(
-    admin: PluginAdmin, authorize: Authorize | None, prefix: str, limit: int
+def _api_routes(
+    handle: AdminHandle, authorize: Authorize | None, prefix: str, limit: int, methods: list[str]
 ) -> list[Route]:
     prefix = "/" + prefix.strip("/")
 
-    async def admin_endpoint(request: Request) -> Response:
-        refused = await _refusal(authorize, request)
-        if refused is not None:
-            return _json(refused.status, refused.body, refused.headers)
-        body = await _read_body(request, limit)
-        if body is None:
-            too_large = payload_too_large(limit)
-            return _json(too_large.status, too_large.body)
-        path = str(request.path_params.get("path", ""))
-        answer = await run_in_threadpool(
-            admin.handle,
-            request.method,
-            path,
-            body,
-            content_type=request.headers.get("content-type"),
-        )
-        return _json(answer.status, answer.body, answer.headers)
-
-    return [
-        Route(prefix, admin_endpoint, methods=_ADMIN_METHODS),
-        Route(prefix + "/", admin_endpoint, methods=_ADMIN_METHODS),
-        Route(prefix + "/{path:path}", admin_endpoint, methods=_ADMIN_METHODS),
-    ]
-
-
-def _deliveries_routes(
-    admin: DeliveryAdmin, authorize: Authorize | None, prefix: str, limit: int
-) -> list[Route]:
-    prefix = "/" + prefix.strip("/")
-
-    async def deliveries_endpoint(request: Request) -> Response:
+    async def api_endpoint(request: Request) -> Response:
         refused = await _refusal(authorize, request)
         if refused is not None:
             return _json(refused.status, refused.body, refused.headers)
@@ -182,20 +158,19 @@ def _deliveries_routes(
             too_large = payload_too_large(limit)
             return _json(too_large.status, too_large.body)
         answer = await run_in_threadpool(
-            admin.handle,
+            handle,
             request.method,
             str(request.path_params.get("path", "")),
             body,
-            content_type=request.headers.get("content-type"),
-            query=dict(request.query_params),
+            request.headers.get("content-type"),
+            dict(request.query_params),
         )
         return _json(answer.status, answer.body, answer.headers)
 
-    methods = ["GET", "POST"]
     return [
-        Route(prefix, deliveries_endpoint, methods=methods),
-        Route(prefix + "/", deliveries_endpoint, methods=methods),
-        Route(prefix + "/{path:path}", deliveries_endpoint, methods=methods),
+        Route(prefix, api_endpoint, methods=methods),
+        Route(prefix + "/", api_endpoint, methods=methods),
+        Route(prefix + "/{path:path}", api_endpoint, methods=methods),
     ]
 
 

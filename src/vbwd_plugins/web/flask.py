@@ -26,9 +26,14 @@ import flask
 from vbwd_plugins.admin._deliveries import DeliveryAdmin
 from vbwd_plugins.admin._service import PluginAdmin
 from vbwd_plugins.web._common import (
+    ADMIN_METHODS,
     DEFAULT_MAX_BODY,
+    DELIVERIES_METHODS,
+    AdminHandle,
     WebhookHandler,
+    admin_api,
     default_processor,
+    deliveries_api,
     payload_too_large,
     refusal,
 )
@@ -37,8 +42,6 @@ if TYPE_CHECKING:
     from vbwd_plugins.plugins._manager import PluginManager
 
 __all__ = ["create_blueprint"]
-
-_ADMIN_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_blueprint(
@@ -73,9 +76,12 @@ def create_blueprint(
     admin, deliveries = PluginAdmin(manager), DeliveryAdmin(manager)
     handler = processor if processor is not None else default_processor(manager)
     if admin_prefix is not None:
-        _add_admin(blueprint, admin, authorize, admin_prefix, max_body_size)
+        handle = admin_api(admin)
+        _add_api(blueprint, "admin", handle, authorize, admin_prefix, max_body_size, ADMIN_METHODS)
     if deliveries_prefix is not None:
-        _add_deliveries(blueprint, deliveries, authorize, deliveries_prefix, max_body_size)
+        handle = deliveries_api(deliveries)
+        prefix, methods = deliveries_prefix, DELIVERIES_METHODS
+        _add_api(blueprint, "deliveries", handle, authorize, prefix, max_body_size, methods)
     if webhook_prefix is not None:
         _add_webhooks(blueprint, handler, webhook_prefix, max_body_size)
     if console_prefix is not None:
@@ -108,16 +114,18 @@ def _add_metrics(
     blueprint.add_url_rule("/metrics", "metrics", metrics_route, methods=["GET"])
 
 
-def _add_admin(
+def _add_api(
     blueprint: flask.Blueprint,
-    admin: PluginAdmin,
+    endpoint: str,
+    handle: AdminHandle,
     authorize: Callable[[flask.Request], bool] | None,
     prefix: str,
     limit: int,
+    methods: list[str],
 ) -> None:
     prefix = "/" + prefix.strip("/")
 
-    def admin_route(path: str = "") -> flask.Response:
+    def api_route(path: str = "") -> flask.Response:
         request = flask.request
         refused = refusal(authorize, request)
         if refused is not None:
@@ -126,51 +134,12 @@ def _add_admin(
         if body is None:
             too_large = payload_too_large(limit)
             return _json(too_large.status, too_large.body)
-        answer = admin.handle(request.method, path, body, content_type=request.content_type)
+        query = request.args.to_dict()
+        answer = handle(request.method, path, body, request.content_type, query)
         return _json(answer.status, answer.body, answer.headers)
 
-    blueprint.add_url_rule(
-        prefix, "admin", admin_route, methods=_ADMIN_METHODS, strict_slashes=False
-    )
-    blueprint.add_url_rule(
-        f"{prefix}/<path:path>", "admin_path", admin_route, methods=_ADMIN_METHODS
-    )
-
-
-def _add_deliveries(
-    blueprint: flask.Blueprint,
-    admin: DeliveryAdmin,
-    authorize: Callable[[flask.Request], bool] | None,
-    prefix: str,
-    limit: int,
-) -> None:
-    prefix = "/" + prefix.strip("/")
-
-    def deliveries_route(path: str = "") -> flask.Response:
-        request = flask.request
-        refused = refusal(authorize, request)
-        if refused is not None:
-            return _json(refused.status, refused.body, refused.headers)
-        body = _read_body(request, limit)
-        if body is None:
-            too_large = payload_too_large(limit)
-            return _json(too_large.status, too_large.body)
-        answer = admin.handle(
-            request.method,
-            path,
-            body,
-            content_type=request.content_type,
-            query=request.args.to_dict(),
-        )
-        return _json(answer.status, answer.body, answer.headers)
-
-    methods = ["GET", "POST"]
-    blueprint.add_url_rule(
-        prefix, "deliveries", deliveries_route, methods=methods, strict_slashes=False
-    )
-    blueprint.add_url_rule(
-        f"{prefix}/<path:path>", "deliveries_path", deliveries_route, methods=methods
-    )
+    blueprint.add_url_rule(prefix, endpoint, api_route, methods=methods, strict_slashes=False)
+    blueprint.add_url_rule(f"{prefix}/<path:path>", f"{endpoint}_path", api_route, methods=methods)
 
 
 def _add_webhooks(
