@@ -45,6 +45,8 @@ from collections.abc import Sequence
 
 __all__ = [
     "AsyncListenerError",
+    "BillingFailedError",
+    "BillingRequestError",
     "ConfigValidationError",
     "DeliveryNotFoundError",
     "DependencyCycleError",
@@ -282,6 +284,29 @@ class PaymentResultError(PluginError, ValueError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class BillingRequestError(PluginError, ValueError):
+    """A recurring-billing request is malformed (a plan, checkout or subscription request).
+
+    ``field`` names the field at fault. Raised before any provider is called: a caller's bug,
+    not an outcome (a provider's refusal is a failed :class:`~vbwd_plugins.payments.BillingResult`).
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BillingFailedError(PluginError, RuntimeError):
+    """:meth:`BillingResult.unwrap <vbwd_plugins.payments.BillingResult.unwrap>` on a failure.
+
+    ``error_code`` is the result's :class:`~vbwd_plugins.payments.PaymentErrorCode`.
+    """
+
+    def __init__(self, message: str, *, error_code: object) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 class UnsupportedOperationError(PluginError, NotImplementedError):

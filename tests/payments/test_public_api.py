@@ -6,7 +6,42 @@ import vbwd_plugins.errors
 import vbwd_plugins.payments
 import vbwd_plugins.testing
 
-PAYMENT_NAMES = {
+BILLING_NAMES = {
+    "BillingEventData",
+    "BillingEventType",
+    "BillingResult",
+    "CheckoutCompleted",
+    "CheckoutMode",
+    "CheckoutRequest",
+    "CheckoutSession",
+    "Customer",
+    "DisputeClosed",
+    "DisputeEventData",
+    "DisputeOpened",
+    "DisputeOutcome",
+    "Interval",
+    "PaymentMethodSetup",
+    "Plan",
+    "Proration",
+    "ProviderPlan",
+    "RecurringBilling",
+    "SavedPaymentMethod",
+    "Subscription",
+    "SubscriptionActivated",
+    "SubscriptionCancelled",
+    "SubscriptionCreated",
+    "SubscriptionEventData",
+    "SubscriptionPastDue",
+    "SubscriptionPaused",
+    "SubscriptionPaymentFailed",
+    "SubscriptionRenewed",
+    "SubscriptionRequest",
+    "SubscriptionResumed",
+    "SubscriptionStatus",
+    "SubscriptionTrialWillEnd",
+    "SubscriptionUpdated",
+}
+PAYMENT_NAMES = BILLING_NAMES | {
     "Capability",
     "CurrencyRule",
     "CurrencyRules",

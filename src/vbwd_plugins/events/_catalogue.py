@@ -52,9 +52,14 @@ def check_event_name(name: object, what: str = "event name") -> str:
 @functools.cache
 def _core_names() -> frozenset[str]:
     # Imported on first use: the payments domain stays out of ``import vbwd_plugins``.
+    from vbwd_plugins.payments._billing_events import BillingEventType
     from vbwd_plugins.payments._events import PaymentEventType
 
-    return frozenset(PLUGIN_EVENTS) | {event.value for event in PaymentEventType}
+    return (
+        frozenset(PLUGIN_EVENTS)
+        | {event.value for event in PaymentEventType}
+        | {event.value for event in BillingEventType}
+    )
 
 
 class EventCatalogue:

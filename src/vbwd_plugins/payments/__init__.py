@@ -1,7 +1,9 @@
-"""The payment-provider contract (webhooks included), money in minor units, standard events.
+"""The payment-provider contract (webhooks and recurring billing included), money in minor
+units, standard events.
 
-The standard event classes load the first time one is named (module ``__getattr__``): seven
-frozen dataclasses are a noticeable part of an import that most programs never use.
+The standard event and billing classes load the first time one is named (module
+``__getattr__``): the event dataclasses are a noticeable part of an import that most programs
+never use.
 """
 
 from typing import TYPE_CHECKING
@@ -22,6 +24,43 @@ from vbwd_plugins.payments._results import header_value as header_value
 from vbwd_plugins.payments._webhook import ReceivedWebhook as ReceivedWebhook
 
 if TYPE_CHECKING:
+    from vbwd_plugins.payments._billing import BillingResult as BillingResult
+    from vbwd_plugins.payments._billing import CheckoutMode as CheckoutMode
+    from vbwd_plugins.payments._billing import CheckoutRequest as CheckoutRequest
+    from vbwd_plugins.payments._billing import CheckoutSession as CheckoutSession
+    from vbwd_plugins.payments._billing import Customer as Customer
+    from vbwd_plugins.payments._billing import Interval as Interval
+    from vbwd_plugins.payments._billing import PaymentMethodSetup as PaymentMethodSetup
+    from vbwd_plugins.payments._billing import Plan as Plan
+    from vbwd_plugins.payments._billing import Proration as Proration
+    from vbwd_plugins.payments._billing import ProviderPlan as ProviderPlan
+    from vbwd_plugins.payments._billing import SavedPaymentMethod as SavedPaymentMethod
+    from vbwd_plugins.payments._billing import Subscription as Subscription
+    from vbwd_plugins.payments._billing import SubscriptionRequest as SubscriptionRequest
+    from vbwd_plugins.payments._billing import SubscriptionStatus as SubscriptionStatus
+    from vbwd_plugins.payments._billing_contract import RecurringBilling as RecurringBilling
+    from vbwd_plugins.payments._billing_events import BillingEventData as BillingEventData
+    from vbwd_plugins.payments._billing_events import BillingEventType as BillingEventType
+    from vbwd_plugins.payments._billing_events import CheckoutCompleted as CheckoutCompleted
+    from vbwd_plugins.payments._billing_events import DisputeClosed as DisputeClosed
+    from vbwd_plugins.payments._billing_events import DisputeEventData as DisputeEventData
+    from vbwd_plugins.payments._billing_events import DisputeOpened as DisputeOpened
+    from vbwd_plugins.payments._billing_events import DisputeOutcome as DisputeOutcome
+    from vbwd_plugins.payments._billing_events import SubscriptionActivated as SubscriptionActivated
+    from vbwd_plugins.payments._billing_events import SubscriptionCancelled as SubscriptionCancelled
+    from vbwd_plugins.payments._billing_events import SubscriptionCreated as SubscriptionCreated
+    from vbwd_plugins.payments._billing_events import SubscriptionEventData as SubscriptionEventData
+    from vbwd_plugins.payments._billing_events import SubscriptionPastDue as SubscriptionPastDue
+    from vbwd_plugins.payments._billing_events import SubscriptionPaused as SubscriptionPaused
+    from vbwd_plugins.payments._billing_events import (
+        SubscriptionPaymentFailed as SubscriptionPaymentFailed,
+    )
+    from vbwd_plugins.payments._billing_events import SubscriptionRenewed as SubscriptionRenewed
+    from vbwd_plugins.payments._billing_events import SubscriptionResumed as SubscriptionResumed
+    from vbwd_plugins.payments._billing_events import (
+        SubscriptionTrialWillEnd as SubscriptionTrialWillEnd,
+    )
+    from vbwd_plugins.payments._billing_events import SubscriptionUpdated as SubscriptionUpdated
     from vbwd_plugins.payments._events import PaymentAuthorized as PaymentAuthorized
     from vbwd_plugins.payments._events import PaymentCancelled as PaymentCancelled
     from vbwd_plugins.payments._events import PaymentCompleted as PaymentCompleted
@@ -32,11 +71,24 @@ if TYPE_CHECKING:
     from vbwd_plugins.payments._events import PaymentRefunded as PaymentRefunded
 
 __all__ = [
+    "BillingEventData",
+    "BillingEventType",
+    "BillingResult",
     "Capability",
+    "CheckoutCompleted",
+    "CheckoutMode",
+    "CheckoutRequest",
+    "CheckoutSession",
     "CurrencyRule",
     "CurrencyRules",
+    "Customer",
+    "DisputeClosed",
+    "DisputeEventData",
+    "DisputeOpened",
+    "DisputeOutcome",
     "ISO_4217_EXPONENTS",
     "ISO_4217_RULES",
+    "Interval",
     "Money",
     "PaymentAuthorized",
     "PaymentCancelled",
@@ -45,12 +97,32 @@ __all__ = [
     "PaymentEventData",
     "PaymentEventType",
     "PaymentFailed",
+    "PaymentMethodSetup",
     "PaymentPending",
     "PaymentProviderPlugin",
     "PaymentRefunded",
     "PaymentResult",
     "PaymentStatus",
+    "Plan",
+    "Proration",
+    "ProviderPlan",
     "ReceivedWebhook",
+    "RecurringBilling",
+    "SavedPaymentMethod",
+    "Subscription",
+    "SubscriptionActivated",
+    "SubscriptionCancelled",
+    "SubscriptionCreated",
+    "SubscriptionEventData",
+    "SubscriptionPastDue",
+    "SubscriptionPaused",
+    "SubscriptionPaymentFailed",
+    "SubscriptionRenewed",
+    "SubscriptionRequest",
+    "SubscriptionResumed",
+    "SubscriptionStatus",
+    "SubscriptionTrialWillEnd",
+    "SubscriptionUpdated",
     "currency_exponent",
     "header_value",
 ]
@@ -70,5 +142,52 @@ _EVENTS = frozenset(
 
 
 __getattr__ = _lazy_names(
-    __name__, globals(), dict.fromkeys(_EVENTS, "vbwd_plugins.payments._events")
+    __name__,
+    globals(),
+    {
+        **dict.fromkeys(_EVENTS, "vbwd_plugins.payments._events"),
+        **dict.fromkeys(
+            (
+                "BillingResult",
+                "CheckoutMode",
+                "CheckoutRequest",
+                "CheckoutSession",
+                "Customer",
+                "Interval",
+                "PaymentMethodSetup",
+                "Plan",
+                "ProviderPlan",
+                "Proration",
+                "SavedPaymentMethod",
+                "Subscription",
+                "SubscriptionRequest",
+                "SubscriptionStatus",
+            ),
+            "vbwd_plugins.payments._billing",
+        ),
+        **dict.fromkeys(
+            (
+                "BillingEventData",
+                "BillingEventType",
+                "CheckoutCompleted",
+                "DisputeClosed",
+                "DisputeEventData",
+                "DisputeOpened",
+                "DisputeOutcome",
+                "SubscriptionActivated",
+                "SubscriptionCancelled",
+                "SubscriptionCreated",
+                "SubscriptionEventData",
+                "SubscriptionPastDue",
+                "SubscriptionPaused",
+                "SubscriptionPaymentFailed",
+                "SubscriptionRenewed",
+                "SubscriptionResumed",
+                "SubscriptionTrialWillEnd",
+                "SubscriptionUpdated",
+            ),
+            "vbwd_plugins.payments._billing_events",
+        ),
+        "RecurringBilling": "vbwd_plugins.payments._billing_contract",
+    },
 )

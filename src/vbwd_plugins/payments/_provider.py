@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
 from vbwd_plugins.errors import MoneyError, UnsupportedOperationError, WebhookVerificationError
+from vbwd_plugins.payments._billing_contract import RecurringBilling
 from vbwd_plugins.payments._money import (
     ISO_4217_RULES,
     CurrencyRules,
@@ -116,7 +117,7 @@ def _guard_operation(
 # -- the contract ------------------------------------------------------------------
 
 
-class PaymentProviderPlugin(WebhookReceiver):
+class PaymentProviderPlugin(WebhookReceiver, RecurringBilling):
     """Base class for payment provider plugins (Stripe, PayPal, ...).
 
     Implement ``create_payment_intent``, ``process_payment`` and ``refund_payment`` (the
@@ -126,6 +127,10 @@ class PaymentProviderPlugin(WebhookReceiver):
     supports in :attr:`capabilities`, and state its currency deviations in
     :attr:`currency_rules`. Accept ``idempotency_key`` (and ``manual_capture`` on
     ``create_payment_intent``) as keywords to forward them to the provider.
+
+    Recurring billing (hosted checkout, customers, saved methods, plans, subscriptions) is
+    :class:`~vbwd_plugins.payments.RecurringBilling`'s half: override what the provider
+    supports and declare it in :attr:`capabilities`.
 
     ``transaction_id`` conventions: ``create_payment_intent`` returns the id that
     ``process_payment`` takes; the ``transaction_id`` of a completed or authorized result is

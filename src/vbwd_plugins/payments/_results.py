@@ -110,6 +110,24 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"
     #: ``idempotency_key`` is forwarded to the provider.
     IDEMPOTENCY = "idempotency"
+    #: ``create_checkout_session``: hosted checkout for payments (and subscriptions with
+    #: :attr:`SUBSCRIPTIONS`; setup mode with :attr:`SAVED_PAYMENT_METHODS`).
+    CHECKOUT = "checkout"
+    #: ``create_customer`` and ``get_customer``.
+    CUSTOMERS = "customers"
+    #: ``start_payment_method_setup``, ``list_payment_methods``, ``detach_payment_method``.
+    SAVED_PAYMENT_METHODS = "saved_payment_methods"
+    #: ``ensure_plan``: provider objects for a :class:`~vbwd_plugins.payments.Plan`.
+    PLANS = "plans"
+    #: ``create_subscription``, ``get_subscription``, ``cancel_subscription`` and the
+    #: ``subscription.*`` events.
+    SUBSCRIPTIONS = "subscriptions"
+    #: ``change_subscription_plan``.
+    PLAN_CHANGES = "plan_changes"
+    #: ``pause_subscription`` and ``resume_subscription``.
+    PAUSE = "pause"
+    #: ``dispute.opened`` and ``dispute.closed`` events.
+    DISPUTES = "disputes"
 
 
 _ERROR_CODE_VALUES: Final = frozenset(code.value for code in PaymentErrorCode)
