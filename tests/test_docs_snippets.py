@@ -14,7 +14,8 @@ An HTML comment on the line(s) before a block changes how it runs:
 * ``<!-- snippet: skip reason="..." -->`` does not run the block; the reason is reported as a
   skipped test. Keep these rare: prefer making the block runnable.
 
-Console, text and JSON blocks are not executed.
+Console, text and JSON blocks are not executed, nor MyST directives (``{literalinclude}``,
+``{eval-rst}``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ RUNNER = Path(__file__).resolve().parent / "_snippet_runner.py"
 SETUPS = frozenset({"manager", "postgres", "stripe_fake"})
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<info>\{code-block\}\s*)?(?P<lang>[\w-]*)\s*$")
+#: Any other MyST directive (``{literalinclude} path``, ``{eval-rst}``): a block, never run.
+_OTHER_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*\{(?P<lang>(?!code-block\})[\w-]+)\}.*$")
 _DIRECTIVE = re.compile(r"^<!--\s*snippet:\s*(?P<options>.*?)\s*-->\s*$")
 _FILE_COMMENT = re.compile(r"^#\s+(?P<path>[\w./-]+\.(?:py|toml))\b")
 _PYPROJECT = re.compile(r"^#\s+(?P<path>(?:[\w./-]+/)?pyproject\.toml)\s*$")
@@ -94,7 +97,7 @@ def parse_page(path: Path, root: Path = ROOT) -> list[Block]:
     while index < len(lines):
         text = lines[index]
         directive = _DIRECTIVE.match(text)
-        fence = _FENCE.match(text)
+        fence = _FENCE.match(text) or _OTHER_FENCE.match(text)
         if directive:
             pending = (index + 1, directive.group("options"))
         elif fence:
@@ -270,7 +273,8 @@ def test_snippet_conventions_are_found(tmp_path: Path) -> None:
         "<!-- snippet: setup=manager -->\n```python\nx = 1\n```\n\n"
         '<!-- snippet: skip reason="needs a live account" -->\n\n```python\nlive()\n```\n'
         "```toml\n# pyproject.toml\n[project]\n```\n"
-        "~~~{code-block} python\n# pkg/mod.py\ny = 2\n~~~\n",
+        "~~~{code-block} python\n# pkg/mod.py\ny = 2\n~~~\n"
+        "```{literalinclude} mod.py\n:language: python\n```\n```python\nz = 3\n```\n",
         encoding="utf-8",
     )
     found = parse_page(page, tmp_path)
@@ -285,6 +289,7 @@ def test_snippet_conventions_are_found(tmp_path: Path) -> None:
         ("python", 9, (), "needs a live account", None),
         ("toml", 12, (), None, "pyproject.toml"),
         ("python", 16, (), None, "pkg/mod.py"),
+        ("python", 23, (), None, None),
     ]
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from vbwd_plugins import (
     SQLiteStateStore,
 )
 from vbwd_plugins.config import FernetSecretBox
+from vbwd_plugins.stores import PostgresStateStore, StateStore
+from vbwd_plugins.testing import WebhookDelivery
 
 try:
     import subscriptions_example
@@ -88,6 +91,22 @@ class Host:
             f"{self.base}/api/v1/webhooks/{provider}", data=body, headers=headers, timeout=20
         )
 
+    def deliver(self, provider: str, deliveries: list[WebhookDelivery]) -> list[str]:
+        """Deliver each webhook, in order, as the provider would; the pipeline's answers."""
+        statuses = []
+        for delivery in deliveries:
+            answer = self.webhook(provider, delivery.body, dict(delivery.headers))
+            assert answer.status_code == 200, (delivery.description, answer.text)
+            statuses.append(answer.json()["status"])
+        return statuses
+
+    def payments(self, subscription_id: str) -> dict[str, Any]:
+        """The subscription's payments, refunds and disputes as the API shows them."""
+        response = self.api("GET", f"/subscriptions/{subscription_id}/payments")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def subscription(self, subscription_id: str) -> dict[str, Any]:
         """The subscription as the API shows it."""
         response = self.api("GET", f"/subscriptions/{subscription_id}")
@@ -96,12 +115,39 @@ class Host:
         return body
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def plugin_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """The plugin store (config, webhook inbox, deliveries), once per implementation.
+
+    PostgreSQL needs ``VBWD_TEST_POSTGRES_DSN`` (skipped, with that reason, without it) and
+    gets a schema of its own, dropped afterwards.
+    """
+    if request.param == "sqlite":
+        store: StateStore = SQLiteStateStore(tmp_path / "plugins.sqlite3")
+        yield store
+        store.close()
+        return
+    dsn = os.environ.get("VBWD_TEST_POSTGRES_DSN", "").strip()
+    if not dsn:
+        pytest.skip("the PostgreSQL plugin store needs VBWD_TEST_POSTGRES_DSN (CI sets it)")
+    import psycopg
+    from psycopg import sql
+
+    schema = f"vbwd_example_{uuid.uuid4().hex[:12]}"
+    store = PostgresStateStore(dsn, schema=schema)
+    try:
+        yield store
+    finally:
+        store.close()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
+def host(tmp_path: Path, plugin_store: StateStore) -> Iterator[Host]:
     """The example app on a werkzeug server in a thread, with fresh databases."""
-    store = SQLiteStateStore(tmp_path / "plugins.sqlite3")
     box = FernetSecretBox([FernetSecretBox.generate_key()])
-    manager = PluginManager(store=store, secret_box=box, allow={"stripe", "paypal"})
+    manager = PluginManager(store=plugin_store, secret_box=box, allow={"stripe", "paypal"})
     manager.start()
     app = subscriptions_example.create_app(
         manager, database=tmp_path / "subscriptions.sqlite3", admin_token=ADMIN_TOKEN
@@ -116,7 +162,6 @@ def host(tmp_path: Path) -> Iterator[Host]:
         server.shutdown()
         thread.join(10)
         server.server_close()
-        store.close()
 
 
 # -- Stripe --------------------------------------------------------------------------------
@@ -134,7 +179,7 @@ def _stripe_server() -> Iterator[HTTPServer]:
 def stripe(_stripe_server: HTTPServer) -> Iterator[FakeStripe]:
     """A fresh fake Stripe account on 127.0.0.1."""
     _stripe_server.clear()
-    fake = FakeStripe(_stripe_server, STRIPE_KEY).install()
+    fake = FakeStripe(_stripe_server, STRIPE_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET).install()
     yield fake
     fake.release()
     _stripe_server.clear()

@@ -21,8 +21,7 @@ PATIENCE = 30.0
 def test_the_app_follows_what_the_cli_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Configured and enabled with the CLI, stripe serves orders; `vbwd-plugins disable
-    stripe` in another shell takes it out of the running app without a restart."""
+    """`vbwd-plugins disable stripe` in another shell takes it out of the running app."""
     store = str(tmp_path / "vbwd-plugins.sqlite3")
     monkeypatch.setenv("VBWD_PLUGINS_STORE", store)
     monkeypatch.setenv("VBWD_PLUGINS_SECRET_KEYS", FernetSecretBox.generate_key())

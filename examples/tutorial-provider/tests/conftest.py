@@ -8,7 +8,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,12 @@ ERROR_ANSWERS: dict[PaymentErrorCode, tuple[int, str]] = {
 #: Contract operation -> the fake's route name.
 ROUTES = {"create_payment_intent": "create", "process_payment": "confirm"}
 
+#: AcmePay's test cards that decline: the failure code its answer names.
+DECLINING_CARDS: dict[str, str] = {
+    "pm_card_declined": "card_declined",
+    "pm_card_insufficient_funds": "insufficient_funds",
+}
+
 #: Standard event -> AcmePay webhook type.
 WEBHOOK_TYPES = {
     PaymentEventType.COMPLETED: "payment.succeeded",
@@ -54,11 +60,17 @@ WEBHOOK_TYPES = {
 
 @dataclass
 class FakeAcmePay:
-    """Just enough of AcmePay: payments, confirm, capture, cancel, refunds, errors."""
+    """Just enough of AcmePay: payments, confirm, capture, cancel, refunds, errors, events.
+
+    ``events`` are the webhooks AcmePay would send, recorded at each state change from what
+    the fake *stored* (the payment's metadata included), so a plugin that never sends the
+    host's ids gets webhooks without them.
+    """
 
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotency_keys: list[str] = field(default_factory=list)
     failures: dict[str, PaymentErrorCode] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __call__(self, request: Request) -> Response:
@@ -78,7 +90,9 @@ class FakeAcmePay:
         payment = self.payments.get(parts[2])
         if payment is None:
             return self._error(404, "not_found", f"no payment {parts[2]}")
-        return getattr(self, f"_{route}")(payment, body)
+        handler: Callable[[dict[str, Any], dict[str, Any]], Response]
+        handler = getattr(self, f"_{route}")
+        return handler(payment, body)
 
     def _create(self, body: dict[str, Any]) -> Response:
         payment = {
@@ -96,19 +110,31 @@ class FakeAcmePay:
     def _confirm(self, payment: dict[str, Any], body: dict[str, Any]) -> Response:
         if payment["status"] != "requires_confirmation":
             return self._error(400, "invalid_request", "payment is not awaiting confirmation")
-        payment["status"] = "authorized" if payment["capture"] == "manual" else "succeeded"
+        failure = DECLINING_CARDS.get(body.get("payment_method", ""))
+        if failure is not None:  # a decline is a normal answer: 200, status "failed"
+            payment.update(
+                status="failed", failure_code=failure, failure_message=f"declined: {failure}"
+            )
+            self._record("payment.failed", payment)
+        elif payment["capture"] == "manual":
+            payment["status"] = "authorized"
+        else:
+            payment["status"] = "succeeded"
+            self._record("payment.succeeded", payment)
         return self._json(payment)
 
     def _capture(self, payment: dict[str, Any], body: dict[str, Any]) -> Response:
         if payment["status"] != "authorized":
             return self._error(400, "invalid_request", "payment is not authorized")
         payment["status"] = "succeeded"
+        self._record("payment.succeeded", payment)
         return self._json(payment)
 
     def _cancel(self, payment: dict[str, Any], body: dict[str, Any]) -> Response:
         if payment["status"] not in {"requires_confirmation", "authorized"}:
             return self._error(400, "invalid_request", "payment cannot be canceled")
         payment["status"] = "canceled"
+        self._record("payment.canceled", payment)
         return self._json(payment)
 
     def _refunds(self, payment: dict[str, Any], body: dict[str, Any]) -> Response:
@@ -118,11 +144,33 @@ class FakeAcmePay:
             return self._error(400, "invalid_request", "cannot refund that")
         payment["amount_refunded"] += amount
         payment["status"] = "refunded" if amount == left else "partially_refunded"
-        refund = {"id": f"ref_{next(self.ids)}", "payment": payment["id"], "status": "succeeded"}
-        return self._json({**refund, "amount": amount, "currency": payment["currency"]})
+        refund = {
+            "id": f"ref_{next(self.ids)}",
+            "payment": payment["id"],
+            "status": "succeeded",
+            "amount": amount,
+            "currency": payment["currency"],
+            "metadata": payment["metadata"],  # an AcmePay refund carries its payment's
+        }
+        self._record("refund.succeeded", refund)
+        return self._json(refund)
 
     def _get(self, payment: dict[str, Any], body: dict[str, Any]) -> Response:
         return self._json(payment)
+
+    def _record(self, event_type: str, obj: dict[str, Any]) -> None:
+        """Remember the webhook AcmePay sends now: a snapshot of the object as stored."""
+        snapshot = json.loads(json.dumps(obj))
+        event = {"id": f"evt_{next(self.ids)}", "type": event_type, "created": int(time.time())}
+        self.events.append({**event, "data": snapshot})
+
+    def events_about(self, payment_id: str) -> list[dict[str, Any]]:
+        """The webhooks sent about payment ``payment_id`` (its own and its refunds'), in order."""
+        return [
+            event
+            for event in self.events
+            if payment_id in (event["data"]["id"], event["data"].get("payment"))
+        ]
 
     @staticmethod
     def _json(data: dict[str, Any], status: int = 200) -> Response:
@@ -149,6 +197,8 @@ class AcmePayHarness:
     payment_method: str = "pm_card_visa"
     scriptable_errors: frozenset[PaymentErrorCode] = frozenset(ERROR_ANSWERS)
     webhook_event_types: frozenset[PaymentEventType] = frozenset(WEBHOOK_TYPES)
+    #: Every AcmePay webhook carries its payment's metadata, so no event is exempt.
+    events_without_host_ids: frozenset[str] = frozenset()
 
     def fail_next(self, operation: str, code: PaymentErrorCode) -> None:
         """The next call of ``operation`` gets AcmePay's error answer for ``code``."""
@@ -196,6 +246,26 @@ class AcmePayHarness:
         if variant is WebhookVariant.TAMPERED_BODY:
             body = body.replace(b'"amount": ', b'"amount": 1')
         return WebhookDelivery({"Acme-Signature": header}, body)
+
+    # -- billing hooks (vbwd_plugins.testing.BillingHarness) ---------------------------
+
+    def payment_webhooks(self, transaction_id: str) -> Sequence[WebhookDelivery] | None:
+        """The webhooks the fake sent about ``transaction_id``, signed now.
+
+        Built from the fake's records of what the plugin sent, never from ids the suite
+        knows: that is how the suite catches a plugin that drops the host's ids.
+        """
+        deliveries = []
+        for event in self.fake.events_about(transaction_id):
+            body = json.dumps(event).encode()
+            headers = {"Acme-Signature": sign(body)}
+            deliveries.append(WebhookDelivery(headers, body, description=event["type"]))
+        return deliveries
+
+    def decline_next_payment(self, code: PaymentErrorCode) -> str | None:
+        """The test card AcmePay declines with ``code`` (``None``: it has none for it)."""
+        wanted = ERROR_ANSWERS[code][1] if code in ERROR_ANSWERS else None
+        return next((card for card, fails in DECLINING_CARDS.items() if fails == wanted), None)
 
 
 @pytest.fixture

@@ -9,9 +9,12 @@ from vbwd_acmepay import AcmePayPlugin
 
 from vbwd_plugins import (
     ConfigValidationError,
+    PaymentErrorCode,
+    PaymentEventData,
     PaymentStatus,
 )
 from vbwd_plugins.errors import MoneyError
+from vbwd_plugins.payments import PaymentFailed
 
 
 def test_huf_is_sent_without_decimals(payment_provider_harness: Any) -> None:
@@ -29,3 +32,21 @@ def test_configuration_is_validated() -> None:
     """A missing API key is a configuration error, not a failure at the first payment."""
     with pytest.raises(ConfigValidationError, match="api_key"):
         AcmePayPlugin().initialize({"webhook_secret": "s"})
+
+
+def test_declined_card_is_a_failed_result_and_webhook(payment_provider_harness: Any) -> None:
+    """AcmePay's 200 "failed" answer and its payment.failed webhook both name the decline."""
+    harness = payment_provider_harness
+    plugin = harness.plugin
+    created = plugin.create_payment_intent(Decimal("10"), "USD", uuid4(), uuid4())
+    assert created.transaction_id is not None
+    card = harness.decline_next_payment(PaymentErrorCode.INSUFFICIENT_FUNDS)
+    result = plugin.process_payment(created.transaction_id, card)
+    assert (result.success, result.error_code) == (False, PaymentErrorCode.INSUFFICIENT_FUNDS)
+    [delivery] = harness.payment_webhooks(created.transaction_id)
+    [event] = plugin.translate_webhook(
+        plugin.receive_webhook(delivery.headers, delivery.body).payload
+    )
+    failed = PaymentEventData.from_event(event)
+    assert isinstance(failed, PaymentFailed)
+    assert failed.error_code is PaymentErrorCode.INSUFFICIENT_FUNDS

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 
 import vbwd_paypal.testing
 from vbwd_paypal.testing import TestPKI, WebhookSigner, make_event, sign_payload
@@ -30,10 +31,12 @@ def test_exported_names() -> None:
     """`vbwd_paypal.testing` exports exactly its documented names, each of them importable."""
     assert sorted(vbwd_paypal.testing.__all__) == [
         "CERT_HOSTS",
+        "DISPUTE_OUTCOMES",
         "FakePayPal",
         "Issued",
         "LoopbackTLSAdapter",
         "NoNetworkAdapter",
+        "PAYPAL_CURRENCIES",
         "Recorded",
         "Script",
         "TestPKI",
@@ -81,6 +84,17 @@ def test_make_event_leaves_out_the_fakes_bookkeeping() -> None:
     assert event["resource"] == {"id": "C1"}
     assert event["event_type"] == "PAYMENT.CAPTURE.COMPLETED"
     assert event["id"].startswith("WH-")
+
+
+def test_order_view_is_what_get_order_answers(rig: Rig) -> None:
+    """``order_view`` (what CHECKOUT.ORDER.* webhooks carry) equals GET /v2/checkout/orders."""
+    order_id = rig.plugin.create_payment_intent(Decimal("10"), "USD", "s", "u").transaction_id  # type: ignore[arg-type]
+    assert order_id is not None
+    rig.fake.approve(order_id)
+    view = rig.fake.order_view(order_id)
+    assert view == rig.plugin.client.call("GET", f"/v2/checkout/orders/{order_id}")
+    assert view["status"] == "APPROVED"
+    assert not any(key.startswith("_") for key in view)
 
 
 def test_importing_the_plugin_does_not_import_the_kit() -> None:

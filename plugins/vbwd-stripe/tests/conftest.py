@@ -19,6 +19,8 @@ from vbwd_plugins import (
 )
 from vbwd_plugins.testing import WebhookDelivery, WebhookVariant
 
+from ._billing_harness import StripeBillingHooks
+
 TEST_KEY = "sk_test_51FakeKeyForTheVbwdStripeSuite0001"
 LIVE_KEY = "sk_live_51FakeKeyForTheVbwdStripeSuite0002"
 WEBHOOK_SECRET = "whsec_test_secret_for_the_vbwd_suite_0001"
@@ -153,8 +155,8 @@ _WEBHOOK_TYPES: dict[PaymentEventType, str] = {
 }
 
 
-class StripeHarness:
-    """The conformance suite's view of the plugin and its fake server."""
+class StripeHarness(StripeBillingHooks):
+    """The conformance suite's view of the plugin and its fake server (billing hooks mixed in)."""
 
     currency = "USD"
     payment_method = "pm_card_visa"
@@ -167,6 +169,7 @@ class StripeHarness:
 
     def __init__(self, fake: FakeStripe) -> None:
         self.fake = fake
+        fake.webhook_secret = WEBHOOK_SECRET  # the fake's controls sign as the plugin checks
         self.plugin = StripePlugin()
         self.plugin.initialize(
             config_for(fake, max_network_retries=self.retries, timeout=self.timeout)

@@ -36,6 +36,7 @@ def test_exported_names() -> None:
     """`vbwd_stripe.testing` exports exactly its documented names, each of them importable."""
     assert sorted(vbwd_stripe.testing.__all__) == [
         "API_VERSION",
+        "DEFAULT_WEBHOOK_SECRET",
         "FakeStripe",
         "Scripted",
         "SeenRequest",

@@ -49,7 +49,7 @@ _MAX_INTERVAL_COUNT: Final = 365
 
 
 class Interval(StrEnum):
-    """How often a plan bills (with :attr:`Plan.interval_count`: every 3 months)."""
+    """How often a plan bills (with ``Plan.interval_count``: every 3 months)."""
 
     DAY = "day"
     WEEK = "week"
@@ -60,9 +60,9 @@ class Interval(StrEnum):
 class CheckoutMode(StrEnum):
     """What a hosted checkout session is for."""
 
-    #: A one-off payment of :attr:`CheckoutRequest.amount`.
+    #: A one-off payment of ``CheckoutRequest.amount``.
     PAYMENT = "payment"
-    #: A subscription to :attr:`CheckoutRequest.plan`.
+    #: A subscription to ``CheckoutRequest.plan``.
     SUBSCRIPTION = "subscription"
     #: Saving a payment method for later, without charging.
     SETUP = "setup"
@@ -180,7 +180,7 @@ class ProviderPlan:
 
 @dataclass(frozen=True, kw_only=True)
 class CheckoutRequest:
-    """A hosted checkout: the payer is sent to :attr:`CheckoutSession.url` and comes back.
+    """A hosted checkout: the payer is sent to ``CheckoutSession.url`` and comes back.
 
     ``subscription_id`` and ``user_id`` are the *host's* ids; providers carry them through
     (metadata, ``custom_id``) so the webhooks that follow name them.
@@ -195,7 +195,7 @@ class CheckoutRequest:
     customer_id: str | None = None
     subscription_id: str | None = None
     user_id: str | None = None
-    #: Overrides :attr:`Plan.trial_days` (``0``: no trial this time).
+    #: Overrides ``Plan.trial_days`` (``0``: no trial this time).
     trial_days: int | None = None
     description: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -291,7 +291,7 @@ class SubscriptionRequest:
     plan: Plan
     customer_id: str | None = None
     quantity: int = 1
-    #: Overrides :attr:`Plan.trial_days` (``0``: no trial this time).
+    #: Overrides ``Plan.trial_days`` (``0``: no trial this time).
     trial_days: int | None = None
     subscription_id: str | None = None
     user_id: str | None = None
@@ -384,7 +384,11 @@ class BillingResult(Generic[T]):
 
     @classmethod
     def from_payment_result(cls, result: PaymentResult) -> BillingResult[T]:
-        """The failure a provider's :meth:`result_from_exception` mapping produced, as billing's."""
+        """The failure a provider's error mapping produced, as billing's.
+
+        (:meth:`~vbwd_plugins.PaymentProviderPlugin.result_from_exception` answers a
+        ``PaymentResult``; billing operations answer this.)
+        """
         return cls(
             False,
             None,

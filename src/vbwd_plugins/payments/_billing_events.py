@@ -275,7 +275,9 @@ class SubscriptionRenewed(SubscriptionEventData):
     currency: str
     period_start: datetime | None = None
     period_end: datetime | None = None
-    #: The invoice (Stripe) or sale (PayPal) that paid it: refunds and disputes name it.
+    #: The invoice (Stripe) or sale (PayPal) that paid it. ``refund_payment`` and
+    #: ``get_payment`` take it; ``get_payment(invoice_id).transaction_id`` is the payment id
+    #: that ``dispute.*`` events name (a Stripe invoice's webhook does not carry it).
     invoice_id: str | None = None
 
 

@@ -9,6 +9,10 @@ How a provider distribution gets the suite
    object that satisfies :class:`PaymentProviderHarness` (below): the plugin configured
    against the provider's fake server, plus a few hooks into that server and a webhook
    signer. Any scope; function scope (a fresh server state per test) is simplest.
+   The same object may add the optional hooks of :class:`BillingHarness` (webhooks the
+   server sent about a payment, a checkout, a subscription scenario or a dispute; a
+   declining payment method; a saved method): the round-trip and billing sections need
+   them, and say which one is missing.
 3. In a test module, subclass the suite::
 
        from vbwd_plugins.testing import ProviderConformanceSuite
@@ -44,6 +48,23 @@ What the suite checks
   standard event, with the provider's name, the transaction id, amount (this refund's,
   for refunds), currency, subscription and user ids, and data that survives a JSON round
   trip. ``payment.completed`` must be producible.
+* Refund results report this refund's amount and currency (required, not "if known").
+* With the optional hooks of :class:`BillingHarness` (``_conformance_payments``): the
+  webhooks the provider's server sent about a paid (and refunded) payment translate to
+  events naming the host's subscription and user ids (a round trip, so a plugin that never
+  sends them is caught); a payment the server *declines* is a failed result with
+  ``DECLINED``/``INSUFFICIENT_FUNDS``; zero- and three-decimal amounts stay exact.
+* Billing, one section per declared capability (``_conformance_billing``,
+  ``_conformance_subscriptions``, ``_conformance_events``): ``CHECKOUT`` (payment,
+  subscription and setup sessions; one idempotency key, one session), ``CUSTOMERS``
+  (round trip with the host's user id; unknown is ``NOT_FOUND``),
+  ``SAVED_PAYMENT_METHODS`` (setup, list, detach), ``PLANS`` (``ensure_plan`` idempotent,
+  a new price is a new plan, ``provider_plan_id`` references), ``SUBSCRIPTIONS`` (create,
+  get, trial, cancel at period end and now, one idempotency key, one subscription),
+  ``PLAN_CHANGES``, ``PAUSE``; with ``WEBHOOKS``, each :class:`BillingScenario` of a
+  subscription, ``checkout.completed`` and ``dispute.*`` come back as standard events
+  naming the host's ids. Declared billing operations are implemented; undeclared ones
+  raise ``UnsupportedOperationError``.
 """
 
 from __future__ import annotations
@@ -63,18 +84,24 @@ from vbwd_plugins.payments._results import (
     PaymentResult,
     PaymentStatus,
 )
+from vbwd_plugins.testing._conformance_billing import BillingConformance
+from vbwd_plugins.testing._conformance_events import BillingEventConformance
+from vbwd_plugins.testing._conformance_payments import PaymentRoundTripConformance
+from vbwd_plugins.testing._conformance_subscriptions import SubscriptionConformance
 from vbwd_plugins.testing._conformance_webhooks import WebhookConformance
 from vbwd_plugins.testing._harness import (
     CHARGE_UNITS,
     PART_UNITS,
+    BillingHarness,
     Context,
     PaymentProviderHarness,
     amount_if_known,
+    amount_reported,
     ok,
 )
 from vbwd_plugins.testing._support import RecordingDispatcher
 
-__all__ = ["PaymentProviderHarness", "ProviderConformanceSuite"]
+__all__ = ["BillingHarness", "PaymentProviderHarness", "ProviderConformanceSuite"]
 
 _CAPABILITY_METHODS = {
     Capability.MANUAL_CAPTURE: "capture_payment",
@@ -83,7 +110,13 @@ _CAPABILITY_METHODS = {
 }
 
 
-class ProviderConformanceSuite(WebhookConformance):
+class ProviderConformanceSuite(
+    WebhookConformance,
+    PaymentRoundTripConformance,
+    BillingConformance,
+    SubscriptionConformance,
+    BillingEventConformance,
+):
     """Subclass as ``Test...`` in a provider's tests to run the contract's conformance suite.
 
     Needs the fixture ``payment_provider_harness`` (see :class:`PaymentProviderHarness`).
@@ -219,7 +252,7 @@ class ProviderConformanceSuite(WebhookConformance):
         refund = conformance.plugin.refund_payment(paid.transaction_id)
         ok(refund, "refund_payment")
         assert refund.status in {PaymentStatus.REFUNDED, PaymentStatus.PENDING}, refund.status
-        amount_if_known(refund, CHARGE_UNITS, conformance.harness.currency, "full refund")
+        amount_reported(refund, CHARGE_UNITS, conformance.harness.currency, "full refund")
 
     def test_partial_refund_with_money(self, conformance: Context) -> None:
         """refund_payment with a Money amount refunds exactly that amount."""
@@ -229,7 +262,7 @@ class ProviderConformanceSuite(WebhookConformance):
         refund = conformance.plugin.refund_payment(paid.transaction_id, conformance.part)
         ok(refund, "refund_payment(Money)")
         assert refund.status in {PaymentStatus.REFUNDED, PaymentStatus.PENDING}, refund.status
-        amount_if_known(refund, PART_UNITS, conformance.harness.currency, "partial refund")
+        amount_reported(refund, PART_UNITS, conformance.harness.currency, "partial refund")
 
     def test_partial_refund_with_decimal(self, conformance: Context) -> None:
         """The original design's refund_payment(id, Decimal) still refunds that amount."""
@@ -238,7 +271,7 @@ class ProviderConformanceSuite(WebhookConformance):
         assert paid.transaction_id is not None
         refund = conformance.plugin.refund_payment(paid.transaction_id, conformance.part.amount)
         ok(refund, "refund_payment(Decimal)")
-        amount_if_known(refund, PART_UNITS, conformance.harness.currency, "Decimal refund")
+        amount_reported(refund, PART_UNITS, conformance.harness.currency, "Decimal refund")
 
     def test_two_partial_refunds(self, conformance: Context) -> None:
         """Two partial refunds each report their own amount."""
@@ -248,7 +281,7 @@ class ProviderConformanceSuite(WebhookConformance):
         for _ in range(2):
             refund = conformance.plugin.refund_payment(paid.transaction_id, conformance.part)
             ok(refund, "refund_payment(Money)")
-            amount_if_known(refund, PART_UNITS, conformance.harness.currency, "refund")
+            amount_reported(refund, PART_UNITS, conformance.harness.currency, "refund")
 
     def test_get_payment(self, conformance: Context) -> None:
         """get_payment reports a completed payment's status, amount and currency."""

@@ -3,7 +3,8 @@
 For hosts' own tests (no network, no accounts) and as the reference implementation the
 conformance suite runs against. It behaves like a small real provider: payments have a
 lifecycle, refunds cannot exceed what was paid, idempotency keys replay the first answer,
-and webhooks are signed with its own HMAC scheme (see ``_mock_webhooks``).
+and webhooks are signed with its own HMAC scheme (see ``_mock_webhooks``). Recurring
+billing, on a clock the test moves, is its base class's (``_mock_billing_plugin``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, final
 
 from vbwd_plugins.payments._events import PaymentEventData, PaymentEventType
 from vbwd_plugins.payments._money import Money
-from vbwd_plugins.payments._provider import PaymentProviderPlugin
 from vbwd_plugins.payments._results import (
     Capability,
     PaymentErrorCode,
@@ -28,6 +28,9 @@ from vbwd_plugins.payments._results import (
 )
 from vbwd_plugins.payments._webhook import refusal
 from vbwd_plugins.plugins._model import PluginMetadata
+from vbwd_plugins.testing._mock_billing_plugin import MockBillingProvider
+from vbwd_plugins.testing._mock_clock import MockClock
+from vbwd_plugins.testing._mock_harness import MockBillingHooks
 from vbwd_plugins.testing._mock_model import (
     MockCall,
     MockLedger,
@@ -54,7 +57,7 @@ __all__ = ["MockCall", "MockHarness", "MockOutcome", "MockPaymentPlugin"]
 
 
 @final
-class MockPaymentPlugin(PaymentProviderPlugin):
+class MockPaymentPlugin(MockBillingProvider):
     """A scriptable in-memory payment provider that records its calls.
 
     ``mock.script(MockOutcome.DECLINE)`` makes the next money-moving call decline;
@@ -74,19 +77,21 @@ class MockPaymentPlugin(PaymentProviderPlugin):
         *,
         webhook_secret: str = "mock_whsec_test",
         tolerance: int = 300,
-        clock: Callable[[], float] = time.time,
+        clock: MockClock | Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self._name = name
         self.webhook_secret = webhook_secret
         self.tolerance = tolerance
-        self._clock = clock
+        moving = clock if isinstance(clock, MockClock) else MockClock(source=clock)
+        self._clock = moving.time
         self._ledger = MockLedger()
         #: Every operation received, in order.
         self.calls: list[MockCall] = self._ledger.calls
         #: The payments the mock holds, by transaction id.
         self.payments: dict[str, MockPayment] = self._ledger.payments
         self._ids = itertools.count(1)
+        self._init_billing(moving, lambda prefix: f"mock_{prefix}_{next(self._ids)}")
 
     @property
     def metadata(self) -> PluginMetadata:
@@ -121,8 +126,11 @@ class MockPaymentPlugin(PaymentProviderPlugin):
         self._ledger.script(MockScript(outcome, operation, error_code, times))
 
     def reset(self) -> None:
-        """Forget payments, calls, scripts and idempotency replies."""
-        self._ledger.reset()
+        """Forget payments, billing state, queued webhooks, calls, scripts and replies."""
+        with self._ledger.lock:
+            self._ledger.reset()
+            self.billing.reset()
+            self._pending.clear()
 
     def calls_to(self, operation: str) -> list[MockCall]:
         """The recorded calls of ``operation``."""
@@ -366,8 +374,11 @@ class MockPaymentPlugin(PaymentProviderPlugin):
 
 
 @dataclass
-class MockHarness:
-    """The :class:`~vbwd_plugins.testing.PaymentProviderHarness` of :class:`MockPaymentPlugin`."""
+class MockHarness(MockBillingHooks):
+    """The :class:`~vbwd_plugins.testing.PaymentProviderHarness` of :class:`MockPaymentPlugin`.
+
+    With every optional :class:`~vbwd_plugins.testing.BillingHarness` hook.
+    """
 
     plugin: MockPaymentPlugin
     currency: str = "USD"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from vbwd_plugins.payments._money import Money
-from vbwd_plugins.payments._results import PaymentErrorCode, PaymentResult, PaymentStatus
+from vbwd_plugins.payments._results import PaymentErrorCode, PaymentStatus
+
+R = TypeVar("R")
 
 __all__ = [
     "MockCall",
@@ -59,13 +61,15 @@ class MockPayment:
     id: str
     amount: int
     currency: str
-    subscription_id: str
-    user_id: str
+    subscription_id: str | None
+    user_id: str | None
     manual: bool
     metadata: dict[str, str]
     status: PaymentStatus = PaymentStatus.PENDING
     captured: int = 0
     refunded: int = 0
+    #: Each refund's minor units, in order.
+    refunds: list[int] = field(default_factory=list)
 
     def _require(self, allowed: set[PaymentStatus], what: str) -> None:
         if self.status not in allowed:
@@ -126,6 +130,7 @@ class MockPayment:
                 f"Cannot refund {units}: only {left} left on {self.id}",
             )
         self.refunded += units
+        self.refunds.append(units)
         self.status = (
             PaymentStatus.REFUNDED
             if self.refunded == self.captured
@@ -155,8 +160,13 @@ class MockLedger:
         self.calls: list[MockCall] = []
         self.payments: dict[str, MockPayment] = {}
         self._scripts: list[MockScript] = []
-        self._replies: dict[tuple[str, str], tuple[tuple[Any, ...], PaymentResult]] = {}
+        self._replies: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
         self._lock = threading.RLock()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every change to the mock's state happens under."""
+        return self._lock
 
     def script(self, script: MockScript) -> None:
         """Queue ``script`` behind the ones already queued."""
@@ -186,10 +196,10 @@ class MockLedger:
         operation: str,
         arguments: dict[str, Any],
         idempotency_key: str | None,
-        body: Callable[[MockOutcome], PaymentResult],
+        body: Callable[[MockOutcome], R],
         *,
         scriptable: bool = True,
-    ) -> PaymentResult:
+    ) -> R:
         """Record the call, replay or script its answer, or run ``body`` for it."""
         with self._lock:
             self.calls.append(MockCall(operation, dict(arguments), idempotency_key))
@@ -202,7 +212,8 @@ class MockLedger:
                             PaymentErrorCode.IDEMPOTENCY_CONFLICT,
                             f"Idempotency key {idempotency_key!r} was used with other parameters",
                         )
-                    return replay[1]
+                    reply: R = replay[1]
+                    return reply
             outcome, code = self._outcome(operation) if scriptable else (MockOutcome.SUCCEED, None)
             if scriptable:
                 if outcome is MockOutcome.ERROR:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from vbwd_plugins.errors import WebhookPayloadError
+from vbwd_plugins.events._dispatcher import Event
+from vbwd_plugins.payments._billing_events import BillingEventData, BillingEventType
 from vbwd_plugins.payments._events import (
     PaymentAuthorized,
     PaymentCancelled,
@@ -33,6 +35,7 @@ from vbwd_plugins.testing._support import WebhookVariant
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "billing_events_from_payload",
     "events_from_payload",
     "signature",
     "signature_problem",
@@ -91,9 +94,13 @@ def signed_as(
     if variant is WebhookVariant.FUTURE_TIMESTAMP:
         return signature(secret, body, now + tolerance + 60), body
     header = signature(secret, body, now)
-    if variant is WebhookVariant.TAMPERED_BODY:  # the amount changed after signing
+    if variant is WebhookVariant.TAMPERED_BODY:  # the amount (or an id) changed after signing
         event = json.loads(body)
-        event["data"]["amount"] = int(event["data"]["amount"]) + 1
+        data = event["data"]
+        if isinstance(data.get("amount"), int):
+            data["amount"] += 1
+        else:
+            data["subscription_id"] = f"{data.get('subscription_id')}-tampered"
         body = json.dumps(event, separators=(",", ":")).encode()
     return header, body
 
@@ -126,3 +133,29 @@ def events_from_payload(payload: Mapping[str, Any], provider: str) -> tuple[Paym
         names += ["error_code", "error_message"]
     fields.update({name: data.get(name) for name in names})
     return (event_class(**fields),)
+
+
+#: The billing events a mock webhook may stand for, by the standard name it is typed with.
+_BILLING_TYPES: Final = frozenset(kind.value for kind in BillingEventType)
+
+
+def billing_events_from_payload(
+    payload: Mapping[str, Any], provider: str
+) -> tuple[BillingEventData, ...]:
+    """The standard billing event a mock webhook stands for (none for other types).
+
+    The webhook's ``data`` holds the payload's fields (datetimes as ISO 8601 text, enums
+    as their values); the provider, event id, type and time come from the envelope.
+    """
+    kind = str(payload.get("type"))
+    if kind not in _BILLING_TYPES:
+        return ()
+    raw = payload.get("data")
+    data: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+    data.update(
+        provider=provider,
+        provider_event_id=payload.get("id"),
+        provider_event_type=kind,
+        occurred_at=_timestamp(payload.get("created")),
+    )
+    return (BillingEventData.from_event(Event(name=kind, data=data)),)

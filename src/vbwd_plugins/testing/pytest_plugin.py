@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("vbwd_plugins.testing._conformance")
+pytest.register_assert_rewrite(
+    "vbwd_plugins.testing._conformance",
+    "vbwd_plugins.testing._conformance_billing",
+    "vbwd_plugins.testing._conformance_events",
+    "vbwd_plugins.testing._conformance_kit",
+    "vbwd_plugins.testing._conformance_payments",
+    "vbwd_plugins.testing._conformance_subscriptions",
+    "vbwd_plugins.testing._conformance_webhooks",
+    "vbwd_plugins.testing._harness",
+)
 
 __all__ = ["payment_provider_harness", "pytest_configure"]
 

@@ -1,42 +1,106 @@
-"""The host's own data: subscriptions and the payment events it handled, in SQLite.
+"""The host's own data in SQLite: subscriptions, payments, refunds, disputes and the ledger.
 
-Each call opens its own connection, so web threads and the webhook listener never share
-one. Activation is a conditional ``UPDATE``: even a second ``payment.completed`` for the
-same subscription could not activate it twice (the webhook inbox already prevents that).
+Each call opens its own connection, so web threads and webhook listeners never share one.
+A listener's write goes through :meth:`SubscriptionDB.handle`: the ledger line keyed on the
+event's idempotency key (``UNIQUE``) and the effect commit in **one** transaction, so a
+redelivered, retried or replayed event changes nothing twice (see ``docs/delivery.md``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Final
 
-__all__ = ["HandledEvent", "Status", "Subscription", "SubscriptionDB"]
+from ._model import Dispute, HandledEvent, Payment, Refund, Status, Subscription
+from ._tx import (
+    DISPUTE_COLUMNS,
+    PAYMENT_COLUMNS,
+    REFUND_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    Tx,
+    now,
+    payment_of,
+    subscription_of,
+    text,
+)
 
-_SCHEMA = """
+__all__ = ["Apply", "SubscriptionDB", "Tx", "now"]
+
+_SCHEMA_VERSION: Final = 3
+_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS subscriptions (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
     plan TEXT NOT NULL,
-    amount TEXT NOT NULL,
+    amount INTEGER NOT NULL,
     currency TEXT NOT NULL,
     status TEXT NOT NULL,
     provider TEXT,
-    payment_id TEXT,
-    transaction_id TEXT,
-    activations INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    activated_at TEXT
+    checkout_session_id TEXT,
+    checkout_url TEXT,
+    provider_subscription_id TEXT,
+    customer_id TEXT,
+    provider_plan_id TEXT,
+    paid_until TEXT,
+    cancel_at_period_end INTEGER NOT NULL DEFAULT 0,
+    ends_at TEXT,
+    disputed INTEGER NOT NULL DEFAULT 0,
+    failed_payments INTEGER NOT NULL DEFAULT 0,
+    next_retry_at TEXT,
+    status_at TEXT,
+    cancel_set_at TEXT,
+    last_paid_at TEXT,
+    last_failed_at TEXT,
+    created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS payment_events (
+CREATE INDEX IF NOT EXISTS subscriptions_by_provider_id
+    ON subscriptions (provider, provider_subscription_id);
+CREATE INDEX IF NOT EXISTS subscriptions_by_checkout
+    ON subscriptions (provider, checkout_session_id);
+CREATE TABLE IF NOT EXISTS payments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_id TEXT NOT NULL REFERENCES subscriptions (id),
+    provider TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    transaction_id TEXT,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    refunded INTEGER NOT NULL DEFAULT 0,
+    period_end TEXT,
+    paid_at TEXT NOT NULL,
+    UNIQUE (provider, reference)
+);
+CREATE INDEX IF NOT EXISTS payments_by_transaction ON payments (provider, transaction_id);
+CREATE TABLE IF NOT EXISTS refunds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_id TEXT NOT NULL REFERENCES subscriptions (id),
+    payment_id INTEGER REFERENCES payments (id),
+    provider TEXT NOT NULL,
+    refund_id TEXT,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (provider, refund_id)
+);
+CREATE TABLE IF NOT EXISTS disputes (
+    provider TEXT NOT NULL,
+    dispute_id TEXT NOT NULL,
+    subscription_id TEXT NOT NULL REFERENCES subscriptions (id),
+    transaction_id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (provider, dispute_id)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
     event TEXT NOT NULL,
     provider TEXT NOT NULL,
     provider_event_id TEXT,
@@ -47,59 +111,9 @@ CREATE TABLE IF NOT EXISTS payment_events (
 """
 
 
-class Status(StrEnum):
-    """Where a subscription is."""
-
-    PENDING = "PENDING"
-    ACTIVE = "ACTIVE"
-    PAYMENT_FAILED = "PAYMENT_FAILED"
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """One subscription row."""
-
-    id: str
-    user_id: str
-    plan: str
-    amount: Decimal
-    currency: str
-    status: Status
-    provider: str | None
-    payment_id: str | None
-    transaction_id: str | None
-    activations: int
-    created_at: str
-    activated_at: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The subscription as the API returns it."""
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "plan": self.plan,
-            "amount": str(self.amount),
-            "currency": self.currency,
-            "status": self.status.value,
-            "provider": self.provider,
-            "payment_id": self.payment_id,
-            "activated_at": self.activated_at,
-        }
-
-
-@dataclass(frozen=True)
-class HandledEvent:
-    """A payment event the host's listener handled."""
-
-    event: str
-    provider: str
-    provider_event_id: str | None
-    subscription_id: str | None
-    outcome: str
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+#: What a listener's write does inside :meth:`SubscriptionDB.handle`: the subscription it
+#: concerned (``None``: none found) and the outcome to record.
+Apply = Callable[[Tx], tuple[str | None, str]]
 
 
 class SubscriptionDB:
@@ -109,105 +123,179 @@ class SubscriptionDB:
         self.path = str(path)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            old = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'subscriptions'"
+            ).fetchone()
+            if old is not None and version < _SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} holds the tables of an earlier version of this example "
+                    f"(schema {version}, this one needs {_SCHEMA_VERSION}): move it away"
+                )
             conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
         try:
-            with conn:  # one transaction: committed, or rolled back on error
-                yield conn
+            yield conn
         finally:
             conn.close()
 
-    def create(self, user_id: str, plan: str, amount: Decimal, currency: str) -> Subscription:
-        """Insert a PENDING subscription."""
-        subscription_id = str(uuid.uuid4())
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One write transaction (``BEGIN IMMEDIATE``: the write lock from the start, so a
+        read-then-write decision cannot race another writer); committed, or rolled back."""
         with self._connect() as conn:
-            conn.execute(
-                "INSERT INTO subscriptions (id, user_id, plan, amount, currency, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (subscription_id, user_id, plan, str(amount), currency, Status.PENDING, _now()),
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def handle(
+        self, key: str, event: str, provider: str, provider_event_id: str | None, apply: Apply
+    ) -> str | None:
+        """Run ``apply`` once per ``key``: its effect and the ledger line commit together.
+
+        Returns the recorded outcome, or ``None`` when ``key`` was handled before (then
+        ``apply`` does not run).
+        """
+        with self.transaction() as tx:
+            inserted = tx.conn.execute(
+                "INSERT INTO ledger (key, event, provider, provider_event_id, outcome, "
+                "handled_at) VALUES (?, ?, ?, ?, '', ?) ON CONFLICT (key) DO NOTHING",
+                (key, event, provider, provider_event_id, text(now())),
+            ).rowcount
+            if inserted != 1:
+                return None
+            subscription_id, outcome = apply(tx)
+            tx.conn.execute(
+                "UPDATE ledger SET subscription_id = ?, outcome = ? WHERE key = ?",
+                (subscription_id, outcome, key),
             )
-        found = self.get(subscription_id)
-        assert found is not None
-        return found
+            return outcome
+
+    # -- the API's reads and writes ----------------------------------------------------
+
+    def create(
+        self, user_id: str, plan: str, amount: int, currency: str, provider: str
+    ) -> Subscription:
+        """Insert a ``pending`` subscription."""
+        subscription_id = str(uuid.uuid4())
+        with self.transaction() as tx:
+            tx.conn.execute(
+                "INSERT INTO subscriptions (id, user_id, plan, amount, currency, status, "
+                "provider, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    subscription_id,
+                    user_id,
+                    plan,
+                    amount,
+                    currency,
+                    Status.PENDING,
+                    provider,
+                    text(now()),
+                ),
+            )
+            created = tx.subscription(subscription_id)
+        assert created is not None
+        return created
 
     def get(self, subscription_id: str) -> Subscription | None:
         """The subscription, or ``None``."""
         with self._connect() as conn:
-            row = conn.execute(
-                "SELECT id, user_id, plan, amount, currency, status, provider, payment_id, "
-                "transaction_id, activations, created_at, activated_at "
-                "FROM subscriptions WHERE id = ?",
-                (subscription_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return Subscription(
-            row[0],
-            row[1],
-            row[2],
-            Decimal(row[3]),
-            row[4],
-            Status(row[5]),
-            *row[6:],
-        )
+            return Tx(conn).subscription(subscription_id)
 
-    def attach_payment(
+    def of_user(self, user_id: str) -> list[Subscription]:
+        """The user's subscriptions, oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = ? "
+                "ORDER BY created_at, id",
+                (user_id,),
+            ).fetchall()
+        return [subscription_of(row) for row in rows]
+
+    def attach_checkout(
         self,
         subscription_id: str,
-        provider: str,
-        payment_id: str | None,
-        transaction_id: str | None = None,
+        session_id: str,
+        url: str,
+        provider_subscription_id: str | None,
     ) -> None:
-        """Remember which provider payment belongs to the subscription."""
-        with self._connect() as conn:
-            conn.execute(
-                "UPDATE subscriptions SET provider = ?, payment_id = COALESCE(?, payment_id), "
-                "transaction_id = COALESCE(?, transaction_id) WHERE id = ?",
-                (provider, payment_id, transaction_id, subscription_id),
+        """Remember the checkout session (and the provider's subscription, when known now)."""
+        with self.transaction() as tx:
+            tx.conn.execute(
+                "UPDATE subscriptions SET checkout_session_id = ?, checkout_url = ?, "
+                "provider_subscription_id = COALESCE(provider_subscription_id, ?) WHERE id = ?",
+                (session_id, url, provider_subscription_id, subscription_id),
             )
 
-    def activate(self, subscription_id: str) -> bool:
-        """PENDING (or PAYMENT_FAILED, after a retry) -> ACTIVE; ``False`` if nothing changed."""
-        with self._connect() as conn:
-            changed = conn.execute(
-                "UPDATE subscriptions SET status = ?, activated_at = ?, "
-                "activations = activations + 1 WHERE id = ? AND status IN (?, ?)",
-                (Status.ACTIVE, _now(), subscription_id, Status.PENDING, Status.PAYMENT_FAILED),
-            ).rowcount
-        return changed == 1
-
-    def mark_failed(self, subscription_id: str) -> bool:
-        """PENDING -> PAYMENT_FAILED (an ACTIVE subscription is never downgraded here)."""
-        with self._connect() as conn:
-            changed = conn.execute(
+    def mark_failed(self, subscription_id: str) -> None:
+        """The checkout could not be created: ``pending`` -> ``failed``."""
+        with self.transaction() as tx:
+            tx.conn.execute(
                 "UPDATE subscriptions SET status = ? WHERE id = ? AND status = ?",
-                (Status.PAYMENT_FAILED, subscription_id, Status.PENDING),
-            ).rowcount
-        return changed == 1
-
-    def record_event(
-        self,
-        event: str,
-        provider: str,
-        provider_event_id: str | None,
-        subscription_id: str | None,
-        outcome: str,
-    ) -> None:
-        """Keep a line per handled payment event (what the tests count)."""
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT INTO payment_events (event, provider, provider_event_id, "
-                "subscription_id, outcome, handled_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (event, provider, provider_event_id, subscription_id, outcome, _now()),
+                (Status.FAILED, subscription_id, Status.PENDING),
             )
+
+    def payments(self, subscription_id: str) -> list[Payment]:
+        """The subscription's payments, oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE subscription_id = ? ORDER BY id",
+                (subscription_id,),
+            ).fetchall()
+        return [payment_of(row) for row in rows]
+
+    def refunds(self, subscription_id: str) -> list[Refund]:
+        """The subscription's refunds, oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {REFUND_COLUMNS} FROM refunds WHERE subscription_id = ? ORDER BY id",
+                (subscription_id,),
+            ).fetchall()
+        return [Refund(*row) for row in rows]
+
+    def record_refund_request(
+        self, subscription_id: str, payment: Payment, refund_id: str | None, amount: int
+    ) -> None:
+        """The provider accepted the host's refund of ``payment`` (confirmed by webhook later).
+
+        A ``payment.refunded`` that already arrived (the provider may send it before the
+        refund call answers) recorded it: then nothing is added.
+        """
+        with self.transaction() as tx:
+            if refund_id is not None and tx.refund(payment.provider, refund_id) is not None:
+                return
+            tx.add_refund(
+                subscription_id,
+                payment.id,
+                payment.provider,
+                refund_id,
+                amount,
+                payment.currency,
+                "requested",
+            )
+
+    def disputes(self, subscription_id: str) -> list[Dispute]:
+        """The subscription's disputes, in the order they were opened."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {DISPUTE_COLUMNS} FROM disputes WHERE subscription_id = ? ORDER BY rowid",
+                (subscription_id,),
+            ).fetchall()
+        return [Dispute(*row) for row in rows]
 
     def handled_events(self, subscription_id: str | None = None) -> list[HandledEvent]:
-        """Handled payment events, oldest first (of one subscription, if given)."""
-        query = "SELECT event, provider, provider_event_id, subscription_id, outcome "
-        query += "FROM payment_events"
+        """The ledger, oldest first (of one subscription, if given)."""
+        query = "SELECT key, event, provider, provider_event_id, subscription_id, outcome "
+        query += "FROM ledger"
         params: tuple[str, ...] = ()
         if subscription_id is not None:
             query += " WHERE subscription_id = ?"

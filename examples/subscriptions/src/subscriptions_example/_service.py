@@ -1,48 +1,32 @@
-"""Subscriptions and payments: the host's business logic, talking to plugins only through
-the payment contract and standard events."""
+"""The host's requests: signup through hosted checkout, cancel at period end, refund.
+
+It talks to providers only through the recurring-billing contract; what happens afterwards
+(trial, payment, renewal, failure, cancellation, dispute) arrives as standard events, handled
+in :mod:`._listeners`. Nothing here grants access: only the provider's verified events do.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Final
+from decimal import Decimal, InvalidOperation
+from typing import Final
 
-from vbwd_plugins import (
-    Event,
-    Money,
-    PaymentEventData,
-    PaymentProviderPlugin,
-    PaymentResult,
-    PluginManager,
-)
-from vbwd_plugins.payments import (
-    PaymentCompleted,
-    PaymentFailed,
-)
+from vbwd_plugins import Capability, Money, PaymentProviderPlugin, PluginManager
+from vbwd_plugins.errors import MoneyError
+from vbwd_plugins.payments import CheckoutMode, CheckoutRequest
 
-from ._db import Status, Subscription, SubscriptionDB
+from ._db import SubscriptionDB
+from ._listeners import BillingListeners
+from ._model import TERMINAL, Payment, Refund, Status, Subscription, money
+from ._plans import PLANS, PlanCatalog, PlanUnavailableError
 
-__all__ = ["PLANS", "Plan", "ServiceError", "SubscriptionService"]
+__all__ = ["NEEDED", "ServiceError", "SubscriptionService"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Plan:
-    """A tariff plan: what a subscription costs."""
-
-    name: str
-    amount: Decimal
-    currency: str
-
-
-PLANS: Final[Mapping[str, Plan]] = {
-    "basic": Plan("basic", Decimal("9.99"), "EUR"),
-    "pro": Plan("pro", Decimal("29.00"), "USD"),
-}
+#: What a provider must declare to sell the plans through hosted checkout.
+NEEDED: Final = frozenset({Capability.CHECKOUT, Capability.PLANS, Capability.SUBSCRIPTIONS})
 
 
 class ServiceError(Exception):
@@ -55,31 +39,43 @@ class ServiceError(Exception):
 
 
 class SubscriptionService:
-    """Creates subscriptions, starts their payments and activates them on ``payment.completed``.
+    """Signs payers up, cancels and refunds; its listeners keep each subscription true."""
 
-    Activation happens only when the provider's verified webhook says the money arrived,
-    never on the synchronous answer of ``process_payment``.
-    """
-
-    def __init__(self, manager: PluginManager, db: SubscriptionDB) -> None:
+    def __init__(
+        self,
+        manager: PluginManager,
+        db: SubscriptionDB,
+        *,
+        public_url: str = "http://localhost:5000",
+        catalog: PlanCatalog | None = None,
+    ) -> None:
         self.manager = manager
         self.db = db
+        self.public_url = public_url.rstrip("/")
+        self.catalog = catalog or PlanCatalog()
+        self.listeners = BillingListeners(db, self.catalog, self.enabled_provider)
 
-    def subscribe_listeners(self) -> None:
-        """Listen to the standard payment events (call once at start-up)."""
-        dispatcher = self.manager.event_dispatcher
-        dispatcher.add_listener("payment.completed", self.on_payment_completed)
-        dispatcher.add_listener("payment.failed", self.on_payment_failed)
+    def start(self) -> None:
+        """At start-up: subscribe the listeners and ensure the plans at the enabled providers."""
+        self.listeners.subscribe(self.manager.event_dispatcher)
+        self.catalog.ensure_all(list(self._enabled().values()))
 
-    # -- requests --------------------------------------------------------------------------
+    # -- providers ---------------------------------------------------------------------
 
-    def provider(self, name: str | None) -> PaymentProviderPlugin:
-        """The enabled payment provider ``name``, or the only enabled one."""
-        enabled = {
+    def _enabled(self) -> dict[str, PaymentProviderPlugin]:
+        return {
             plugin.metadata.name: plugin
             for plugin in self.manager.get_enabled_plugins()
             if isinstance(plugin, PaymentProviderPlugin)
         }
+
+    def enabled_provider(self, name: str) -> PaymentProviderPlugin | None:
+        """The enabled payment provider ``name``, or ``None``."""
+        return self._enabled().get(name)
+
+    def provider(self, name: str | None) -> PaymentProviderPlugin:
+        """The enabled payment provider ``name``, or the only enabled one."""
+        enabled = self._enabled()
         if name is None:
             if len(enabled) != 1:
                 raise ServiceError(
@@ -93,52 +89,55 @@ class SubscriptionService:
             raise ServiceError(400, "provider_unavailable", f"Provider {name!r} is not enabled")
         return plugin
 
-    def create(
-        self, user_id: str, plan_name: str, provider_name: str | None
-    ) -> tuple[Subscription, PaymentResult]:
-        """A PENDING subscription and its payment intent at the provider."""
-        plan = PLANS.get(plan_name)
+    # -- requests ----------------------------------------------------------------------
+
+    def signup(self, user_id: object, plan_name: object, provider_name: object) -> Subscription:
+        """A ``pending`` subscription and its hosted checkout; the payer goes to its url."""
+        plan = PLANS.get(str(plan_name))
         if plan is None:
             raise ServiceError(400, "unknown_plan", f"Unknown plan; choose one of {sorted(PLANS)}")
         try:
-            user = uuid.UUID(user_id)
-        except (ValueError, TypeError, AttributeError):
+            user = str(uuid.UUID(str(user_id)))
+        except ValueError:
             raise ServiceError(400, "invalid_user", "user_id must be a UUID") from None
+        if provider_name is not None and not isinstance(provider_name, str):
+            raise ServiceError(400, "invalid_provider", "provider must be a string")
         provider = self.provider(provider_name)
-        subscription = self.db.create(str(user), plan.name, plan.amount, plan.currency)
-        result = provider.create_payment_intent(
-            plan.amount,
-            plan.currency,
-            uuid.UUID(subscription.id),
-            user,
-            {"description": f"{plan.name} plan"},
-            idempotency_key=f"sub-{subscription.id}-intent",
-        )
-        if not result.success:
+        name = provider.metadata.name
+        missing = NEEDED - provider.capabilities
+        if missing:
             raise ServiceError(
-                502, "payment_failed", f"The provider refused the payment: {result.error_code}"
+                400,
+                "provider_unsuitable",
+                f"Provider {name!r} cannot sell subscriptions: it lacks "
+                f"{sorted(c.value for c in missing)}",
             )
-        self.db.attach_payment(subscription.id, provider.metadata.name, result.transaction_id)
-        refreshed = self.db.get(subscription.id)
-        assert refreshed is not None
-        return refreshed, result
-
-    def pay(self, subscription_id: str, payment_method: str) -> tuple[Subscription, PaymentResult]:
-        """Confirm the payment (Stripe) or capture the approved order (PayPal)."""
-        subscription = self.get(subscription_id)
-        if subscription.provider is None or subscription.payment_id is None:
-            raise ServiceError(409, "no_payment", "This subscription has no payment to process")
-        provider = self.provider(subscription.provider)
-        result = provider.process_payment(
-            subscription.payment_id,
-            payment_method,
-            idempotency_key=f"sub-{subscription.id}-pay-{payment_method}",
+        try:
+            self.catalog.ensure(provider)
+        except PlanUnavailableError as exc:
+            raise ServiceError(502, "plan_unavailable", str(exc)) from None
+        price = plan.price
+        sub = self.db.create(user, plan.key, price.to_minor_units(), price.currency, name)
+        request = CheckoutRequest(
+            mode=CheckoutMode.SUBSCRIPTION,
+            plan=plan,
+            subscription_id=sub.id,
+            user_id=user,
+            success_url=f"{self.public_url}/billing/done?subscription={sub.id}",
+            cancel_url=f"{self.public_url}/billing/cancelled?subscription={sub.id}",
+            description=f"{plan.name} plan",
         )
-        if result.success:
-            self.db.attach_payment(
-                subscription.id, provider.metadata.name, None, result.transaction_id
+        result = provider.create_checkout_session(request, idempotency_key=f"signup-{sub.id}")
+        if not result.success or result.value is None:
+            self.db.mark_failed(sub.id)
+            raise ServiceError(
+                502,
+                "checkout_failed",
+                f"{name} could not start the checkout: {result.error_code} {result.error_message}",
             )
-        return self.get(subscription_id), result
+        session = result.value
+        self.db.attach_checkout(sub.id, session.id, session.url, session.provider_object_id)
+        return self.get(sub.id)
 
     def get(self, subscription_id: str) -> Subscription:
         """The subscription; 404 if there is none."""
@@ -147,52 +146,92 @@ class SubscriptionService:
             raise ServiceError(404, "not_found", "No such subscription")
         return subscription
 
-    # -- listeners (run inside the webhook pipeline) -------------------------------------
+    def cancel(self, subscription_id: str) -> Subscription:
+        """Ask the provider to cancel at the end of the paid period.
 
-    def on_payment_completed(self, event: Event) -> None:
-        """PENDING -> ACTIVE when the paid amount matches the plan."""
-        data = PaymentEventData.from_event(event)
-        assert isinstance(data, PaymentCompleted)
-        subscription = self._subscription_of(data)
-        if subscription is None:
-            self._record(data, None, "ignored: unknown subscription")
-            return
-        paid = Money.from_minor_units(data.amount, data.currency)
-        if paid != Money(subscription.amount, subscription.currency):
-            logger.error(
-                "subscription %s: paid %s, but the plan costs %s %s; not activated",
-                subscription.id,
-                paid,
-                subscription.amount,
-                subscription.currency,
-            )
-            self._record(data, subscription.id, "amount mismatch")
-            return
-        activated = self.db.activate(subscription.id)
-        self._record(data, subscription.id, "activated" if activated else "already active")
-
-    def on_payment_failed(self, event: Event) -> None:
-        """A failed payment leaves the subscription inactive (PAYMENT_FAILED)."""
-        data = PaymentEventData.from_event(event)
-        assert isinstance(data, PaymentFailed)
-        subscription = self._subscription_of(data)
-        if subscription is None:
-            self._record(data, None, "ignored: unknown subscription")
-            return
-        self.db.mark_failed(subscription.id)
-        self._record(data, subscription.id, f"failed: {data.error_code}")
-
-    def _subscription_of(self, data: PaymentEventData) -> Subscription | None:
-        if data.subscription_id is None:
-            return None
-        return self.db.get(str(data.subscription_id))
-
-    def _record(self, data: PaymentEventData, subscription_id: str | None, outcome: str) -> None:
-        self.db.record_event(
-            data.event_type.value, data.provider, data.provider_event_id, subscription_id, outcome
+        The row changes when ``subscription.cancelled`` arrives, not on this answer.
+        """
+        sub = self.get(subscription_id)
+        if sub.status in TERMINAL or sub.status is Status.PENDING:
+            raise ServiceError(409, "not_cancellable", f"The subscription is {sub.status.value}")
+        if sub.cancel_at_period_end:
+            return sub
+        provider, provider_id = self._at_provider(sub)
+        result = provider.cancel_subscription(
+            provider_id, at_period_end=True, idempotency_key=f"cancel-{sub.id}"
         )
+        if not result.success:
+            raise ServiceError(
+                502,
+                "cancel_failed",
+                f"{sub.provider} refused the cancellation: {result.error_code} "
+                f"{result.error_message}",
+            )
+        return self.get(subscription_id)
 
+    def refund(
+        self, subscription_id: str, amount: object = None, request_key: str | None = None
+    ) -> Refund:
+        """Refund the last payment (all that is left of it, or ``amount`` in its currency).
 
-def status_of(subscription: Subscription) -> dict[str, Any]:
-    """The API's view of a subscription (with a convenience ``active`` flag)."""
-    return {**subscription.to_json(), "active": subscription.status is Status.ACTIVE}
+        ``request_key`` (the client's ``Idempotency-Key``) makes a retried request refund once.
+        The refund is confirmed by ``payment.refunded``.
+        """
+        sub = self.get(subscription_id)
+        refunds = self.db.refunds(sub.id)
+
+        def left(payment: Payment) -> int:
+            """Not refunded, nor asked for in a refund not confirmed yet."""
+            asked = sum(
+                r.amount for r in refunds if r.payment_id == payment.id and r.status == "requested"
+            )
+            return payment.amount - payment.refunded - asked
+
+        payment = next((p for p in reversed(self.db.payments(sub.id)) if left(p) > 0), None)
+        if payment is None:
+            raise ServiceError(
+                409, "nothing_to_refund", "No payment of this subscription to refund"
+            )
+        provider, _ = self._at_provider(sub)
+        units = self._refund_units(payment, left(payment), amount)
+        asked = Money.from_minor_units(units, payment.currency)
+        earlier = sum(1 for r in refunds if r.payment_id == payment.id)
+        result = provider.refund_payment(
+            payment.reference,
+            asked,
+            idempotency_key=f"refund-{payment.id}-{request_key or earlier}",
+        )
+        if not result.success:
+            raise ServiceError(
+                502,
+                "refund_failed",
+                f"{sub.provider} refused the refund: {result.error_code} {result.error_message}",
+            )
+        refunded = result.amount if result.amount is not None else units
+        self.db.record_refund_request(sub.id, payment, result.transaction_id, refunded)
+        found = [r for r in self.db.refunds(sub.id) if r.refund_id == result.transaction_id]
+        return found[-1] if found else self.db.refunds(sub.id)[-1]
+
+    @staticmethod
+    def _refund_units(payment: Payment, left: int, amount: object) -> int:
+        if amount is None:
+            return left
+        try:
+            units = Money(Decimal(str(amount)), payment.currency).to_minor_units()
+        except (InvalidOperation, MoneyError, ValueError):
+            raise ServiceError(
+                400, "invalid_amount", f"amount must be a decimal in {payment.currency}"
+            ) from None
+        if not 0 < units <= left:
+            raise ServiceError(
+                400,
+                "invalid_amount",
+                f"amount must be more than 0 and at most what is left "
+                f"({money(left, payment.currency)} {payment.currency})",
+            )
+        return units
+
+    def _at_provider(self, sub: Subscription) -> tuple[PaymentProviderPlugin, str]:
+        if sub.provider_subscription_id is None:
+            raise ServiceError(409, "not_started", "The checkout is not completed yet")
+        return self.provider(sub.provider), sub.provider_subscription_id

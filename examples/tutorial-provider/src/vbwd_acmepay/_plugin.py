@@ -215,11 +215,16 @@ class AcmePayPlugin(PaymentProviderPlugin):
 
     def _result(self, payment: Mapping[str, Any]) -> PaymentResult:
         status = _STATUSES.get(payment["status"], PaymentStatus.PENDING)
+        failed = status is PaymentStatus.FAILED
+        # A decline is an ordinary answer (HTTP 200, status "failed"), not an error answer:
+        # it must still become a failed result with its standard code.
         return PaymentResult(
-            status is not PaymentStatus.FAILED,
+            not failed,
             payment["id"],
             status,
+            (payment.get("failure_message") or "AcmePay payment failed") if failed else None,
             metadata={"acmepay_status": payment["status"]},
+            error_code=_failure_code(payment) if failed else None,
             amount=self._iso_units(payment["amount"], payment["currency"]),
             currency=payment["currency"],
         )
@@ -280,6 +285,9 @@ class AcmePayPlugin(PaymentProviderPlugin):
             transaction_id = obj["payment"]  # ... of this payment
         else:
             transaction_id = obj["id"]
+        if event_class is PaymentFailed and "failure_code" in obj:
+            extra["error_code"] = _failure_code(obj)
+            extra["error_message"] = obj.get("failure_message")
         return (
             event_class(
                 provider=self.metadata.name,
@@ -295,6 +303,11 @@ class AcmePayPlugin(PaymentProviderPlugin):
                 **extra,
             ),
         )
+
+
+def _failure_code(payment: Mapping[str, Any]) -> PaymentErrorCode:
+    """The standard code of a failed payment's ``failure_code`` (a decline by default)."""
+    return _ERRORS.get(payment.get("failure_code", ""), PaymentErrorCode.DECLINED)
 
 
 def _refused(reason: str) -> WebhookVerificationError:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, field_va
 
 from vbwd_plugins.config import BaseURL, Trusted
 
-__all__ = ["API_BASES", "DEFAULT_CERT_HOSTS", "PayPalConfig"]
+__all__ = ["API_BASES", "DEFAULT_CATALOG_PRODUCT_ID", "DEFAULT_CERT_HOSTS", "PayPalConfig"]
 
 #: REST API base URL per mode.
 API_BASES: Final = {
@@ -21,6 +21,9 @@ API_BASES: Final = {
 DEFAULT_CERT_HOSTS: Final = frozenset(
     {"api.paypal.com", "api.sandbox.paypal.com", "api-m.paypal.com", "api-m.sandbox.paypal.com"}
 )
+
+#: The catalog product of every plan, unless ``catalog_product_id`` names another.
+DEFAULT_CATALOG_PRODUCT_ID: Final = "VBWD-SUBSCRIPTIONS"
 
 _HOST_RE: Final = re.compile(
     r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
@@ -69,6 +72,15 @@ class PayPalConfig(BaseModel):
     cert_hosts: Annotated[frozenset[str], Trusted()] = DEFAULT_CERT_HOSTS
     #: Capture (or authorize) an order when ``CHECKOUT.ORDER.APPROVED`` arrives.
     capture_on_approval: bool = False
+    #: Hours an order's approval link works (PayPal: 3 by default; an account manager can
+    #: make it 24, 48 or 72): a payment checkout session's ``expires_at``.
+    order_approval_hours: int = Field(default=3, ge=1, le=72)
+    #: Id of the one catalog product every billing plan ``ensure_plan`` makes belongs to
+    #: (created on first use). PayPal revises a subscription only to a plan of the same
+    #: product, so one product is what lets a payer move between any two plans.
+    catalog_product_id: str = Field(
+        default=DEFAULT_CATALOG_PRODUCT_ID, pattern=r"^[A-Za-z0-9_-]{6,50}$"
+    )
 
     @field_validator("cert_hosts")
     @classmethod

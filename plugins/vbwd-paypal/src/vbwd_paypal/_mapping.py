@@ -12,19 +12,32 @@ from vbwd_plugins import (
     PaymentErrorCode,
     PaymentStatus,
 )
-from vbwd_plugins.payments import CurrencyRules
+from vbwd_plugins.payments import CurrencyRules, SubscriptionStatus
 
 __all__ = [
     "AUTHORIZATION_STATUS",
     "CAPTURE_STATUS",
     "ORDER_STATUS",
+    "PAYPAL_CURRENCIES",
     "PAYPAL_CURRENCY_RULES",
     "REFUND_STATUS",
+    "SUBSCRIPTION_STATUS",
     "error_code_for",
 ]
 
+#: The currencies PayPal's REST API accepts (none has three decimals: KWD, BHD and the like
+#: are refused before anything is sent, as PayPal would answer ``CURRENCY_NOT_SUPPORTED``).
+PAYPAL_CURRENCIES: Final = frozenset(
+    {
+        "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR",
+        "MXN", "TWD", "NZD", "NOK", "PHP", "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD",
+    }
+)  # fmt: skip
+
 #: PayPal sends HUF, JPY and TWD without decimals (ISO 4217 gives HUF and TWD two).
-PAYPAL_CURRENCY_RULES: Final = CurrencyRules("PayPal", {"HUF": 0, "JPY": 0, "TWD": 0})
+PAYPAL_CURRENCY_RULES: Final = CurrencyRules(
+    "PayPal", {"HUF": 0, "JPY": 0, "TWD": 0}, supported=PAYPAL_CURRENCIES
+)
 
 _S = PaymentStatus
 
@@ -65,6 +78,18 @@ REFUND_STATUS: Final[Mapping[str, PaymentStatus]] = {
     "PENDING": _S.PENDING,
     "FAILED": _S.FAILED,
     "CANCELLED": _S.CANCELLED,
+}
+
+#: Subscriptions v1 ``status``, before ``billing_info`` refines it (``_subscriptions``):
+#: ``ACTIVE`` in its trial is ``TRIALING``; with failed payments ``ACTIVE`` is ``PAST_DUE``
+#: and ``SUSPENDED`` is ``UNPAID`` (PayPal suspends once its failure threshold is reached).
+SUBSCRIPTION_STATUS: Final[Mapping[str, SubscriptionStatus]] = {
+    "APPROVAL_PENDING": SubscriptionStatus.PENDING,
+    "APPROVED": SubscriptionStatus.PENDING,  # approved, not activated yet
+    "ACTIVE": SubscriptionStatus.ACTIVE,
+    "SUSPENDED": SubscriptionStatus.PAUSED,
+    "CANCELLED": SubscriptionStatus.CANCELLED,
+    "EXPIRED": SubscriptionStatus.EXPIRED,
 }
 
 _C = PaymentErrorCode

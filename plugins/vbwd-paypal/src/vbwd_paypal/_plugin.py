@@ -4,7 +4,9 @@ Transaction ids follow the contract: ``create_payment_intent`` returns the **ord
 ``process_payment`` returns the **capture** id (or, with ``manual_capture=True``, the
 **authorization** id), which ``refund_payment``, ``capture_payment``, ``cancel_payment``
 and ``get_payment`` take. Those also accept the order id, so a host that only stored the
-order id can still reconcile and refund.
+order id can still reconcile and refund. A subscription's payments are **sales** (the
+``invoice_id`` of ``subscription.renewed``): ``refund_payment`` and ``get_payment`` take
+their ids too (``_sales``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from vbwd_plugins import (
 from vbwd_plugins.errors import PluginStateError
 
 from ._approval import ORDER_APPROVED, OrderApproved, act_on_approval, approval_events
+from ._billing import PayPalBilling
+from ._billing_events import billing_events_from_webhook, sale_payment_events
 from ._certs import CertificateCache, CertificateFetcher, load_trust_store, reject
 from ._client import PayPalClient, mount_adapters
 from ._config import PayPalConfig
@@ -50,6 +54,7 @@ from ._results import (
     resource_id,
     unapproved_order_result,
 )
+from ._sales import sale_amount, sale_refund_body, sale_refund_result, sale_result
 from ._version import __version__
 from ._webhook_events import amount_of, events_from_webhook
 from ._webhooks import WebhookVerifier
@@ -66,8 +71,9 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class PayPalPlugin(PaymentProviderPlugin):
-    """PayPal payment provider (Orders v2 with capture or authorize intent).
+class PayPalPlugin(PayPalBilling, PaymentProviderPlugin):
+    """PayPal payment provider (Orders v2 with capture or authorize intent), and recurring
+    billing through Subscriptions v1 (``_billing``).
 
     ``session`` lets a host supply the ``requests.Session`` (proxies, extra adapters);
     ``clock`` (monotonic seconds) and ``now`` (aware ``datetime``) exist for tests.
@@ -91,6 +97,12 @@ class PayPalPlugin(PaymentProviderPlugin):
             Capability.GET_PAYMENT,
             Capability.WEBHOOKS,
             Capability.IDEMPOTENCY,
+            Capability.CHECKOUT,
+            Capability.PLANS,
+            Capability.SUBSCRIPTIONS,
+            Capability.PLAN_CHANGES,
+            Capability.PAUSE,
+            Capability.DISPUTES,
         }
     )
     currency_rules = PAYPAL_CURRENCY_RULES
@@ -111,6 +123,7 @@ class PayPalPlugin(PaymentProviderPlugin):
         self._verifier: WebhookVerifier | None = None
         self._mounted: tuple[str, ...] = ()
         self._resources: Final = ResourceFinder(lambda path: self.client.call("GET", path))
+        self._known_products: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -172,6 +185,7 @@ class PayPalPlugin(PaymentProviderPlugin):
             now=self._now,
         )
         self._resources.forget()
+        self._known_products.clear()
 
     def on_uninstall(self) -> None:
         """Close the session's connections."""
@@ -351,11 +365,14 @@ class PayPalPlugin(PaymentProviderPlugin):
         *,
         idempotency_key: str | None = None,
     ) -> PaymentResult:
-        """Refund a capture (by capture or order id): the rest, or ``amount``."""
+        """Refund a capture (by capture or order id) or a subscription's sale (by sale id,
+        the ``invoice_id`` of ``subscription.renewed``): the rest, or ``amount``."""
         request_id = new_request_id(idempotency_key)
 
         def refund() -> PaymentResult:
-            capture, _ = self._resources.capture_of(transaction_id)
+            kind, capture, _ = self._resources.refundable(transaction_id)
+            if kind == "sale":
+                return self._refund_sale(capture, amount, request_id)
             capture_id = resource_id(capture)
             money = self._money_in(amount, capture, "capture")
             body = amount_body(money, self.currency_rules, capture, "capture")
@@ -374,8 +391,26 @@ class PayPalPlugin(PaymentProviderPlugin):
 
         return self._attempt("refund_payment", transaction_id, refund)
 
+    def _refund_sale(
+        self, sale: Mapping[str, Any], amount: Decimal | Money | None, request_id: str
+    ) -> PaymentResult:
+        sale_id = resource_id(sale)
+        money: Money | None = None
+        if isinstance(amount, Money):
+            money = self.money(amount.amount, amount.currency)
+        elif amount is not None:  # a bare Decimal is in the sale's currency
+            money = self.money(amount, sale_amount(sale, "sale").currency)
+        answer = self.client.call(
+            "POST",
+            f"/v1/payments/sale/{sale_id}/refund",
+            body=sale_refund_body(money, self.currency_rules, sale),
+            request_id=request_id,
+        )
+        return sale_refund_result(answer, sale_id=sale_id, fallback=money, request_id=request_id)
+
     def get_payment(self, transaction_id: str) -> PaymentResult:
-        """PayPal's current view of an order, capture, authorization or refund.
+        """PayPal's current view of an order, capture, authorization or refund, or of a
+        subscription's sale or a sale's refund.
 
         An order that has been captured or authorized is reported by that payment, so
         the result's ``transaction_id`` is the id to refund or capture.
@@ -383,8 +418,13 @@ class PayPalPlugin(PaymentProviderPlugin):
 
         def get() -> PaymentResult:
             kind, resource = self._resources.find(
-                transaction_id, ("capture", "order", "authorization", "refund")
+                transaction_id,
+                ("capture", "order", "authorization", "refund", "sale", "sale_refund"),
             )
+            if kind == "sale":
+                return sale_result(resource)
+            if kind == "sale_refund":
+                return sale_refund_result(resource, sale_id=None)
             if kind == "capture":
                 return capture_result(resource)
             if kind == "authorization":
@@ -408,15 +448,17 @@ class PayPalPlugin(PaymentProviderPlugin):
         self._verifier.verify(headers, body)
 
     def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> Sequence[PaymentEventData]:
-        """The standard events for a verified PayPal webhook (pure; see the mapping table)."""
-        return events_from_webhook(payload)
+        """The standard events for a verified PayPal webhook (pure; see the mapping tables)."""
+        return [*events_from_webhook(payload), *sale_payment_events(payload)]
 
     def translate_webhook(self, payload: Mapping[str, Any]) -> list[Event]:
-        """The standard events, and ``paypal.order.approved`` for ``CHECKOUT.ORDER.APPROVED``.
+        """The standard payment and billing events, and ``paypal.order.approved`` for
+        ``CHECKOUT.ORDER.APPROVED``.
 
-        Pure, like the mapping it extends: whether to capture is the listener's decision.
+        Pure, like the mappings it extends: whether to capture is the listener's decision.
         """
-        return super().translate_webhook(payload) + approval_events(payload)
+        billing = billing_events_from_webhook(payload)
+        return super().translate_webhook(payload) + billing + approval_events(payload)
 
     def handle_webhook(self, payload: dict[str, Any]) -> None:
         """Dispatch, strictly, what :meth:`translate_webhook` returns (``process_webhook``).

@@ -1,4 +1,5 @@
-"""Which PayPal resource a transaction id names: an order, capture, authorization or refund.
+"""Which PayPal resource a transaction id names: an order, capture, authorization or refund
+(Orders/Payments v2), or a subscription's sale or a sale's refund (Payments v1).
 
 The contract hands every operation one ``transaction_id``; PayPal has a different endpoint
 per kind of resource. :class:`ResourceFinder` tries the kinds an operation accepts,
@@ -27,6 +28,8 @@ _KIND_PATHS: Final = {
     "order": "/v2/checkout/orders/",
     "authorization": "/v2/payments/authorizations/",
     "refund": "/v2/payments/refunds/",
+    "sale": "/v1/payments/sale/",
+    "sale_refund": "/v1/payments/refund/",
 }
 
 
@@ -86,9 +89,24 @@ class ResourceFinder:
             status_code=404,
         )
 
+    def refundable(self, transaction_id: str) -> tuple[str, dict[str, Any], str | None]:
+        """What a refund of ``transaction_id`` refunds: ``("capture", capture, order id)``
+        for a capture or order id, ``("sale", sale, None)`` for a subscription's sale id."""
+        kind, resource = self.find(transaction_id, ("capture", "order", "sale"))
+        if kind == "sale":
+            return kind, resource, None
+        capture, order_id = self._capture_in(kind, resource, transaction_id)
+        return "capture", capture, order_id
+
     def capture_of(self, transaction_id: str) -> tuple[dict[str, Any], str | None]:
         """The capture a capture id or an order id names, and the order id if known."""
         kind, resource = self.find(transaction_id, ("capture", "order"))
+        return self._capture_in(kind, resource, transaction_id)
+
+    @staticmethod
+    def _capture_in(
+        kind: str, resource: dict[str, Any], transaction_id: str
+    ) -> tuple[dict[str, Any], str | None]:
         if kind == "capture":
             return resource, related_order(resource)
         captures = payments_of(resource, "captures")

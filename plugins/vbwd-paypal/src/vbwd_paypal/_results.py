@@ -44,6 +44,8 @@ ID_KEYS: Final = {
     "capture_id": "capture",
     "authorization_id": "authorization",
     "refund_id": "refund",
+    "sale_id": "sale",
+    "sale_refund_id": "sale_refund",
 }
 
 

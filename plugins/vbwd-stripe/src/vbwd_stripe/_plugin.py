@@ -1,9 +1,11 @@
-"""The Stripe payment provider: PaymentIntents and Refunds through one ``StripeClient``.
+"""The Stripe payment provider: PaymentIntents, Refunds and billing through one ``StripeClient``.
 
 Each plugin instance owns its client (API key, base address, retries, timeout); nothing
 is set on the ``stripe`` module, so two instances with different keys can serve
 different tenants from different threads. Stripe answers are read as plain dicts
-(``to_dict()``), so no ``StripeObject`` leaks into results or events.
+(``to_dict()``), so no ``StripeObject`` leaks into results or events. Recurring billing
+(checkout, customers, saved methods, plans, subscriptions) is in ``_billing`` and
+``_subscriptions``; its webhook translation in ``_billing_events``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import stripe
 
 from vbwd_plugins import (
     Capability,
+    Event,
     Money,
     PaymentErrorCode,
     PaymentEventData,
@@ -29,11 +32,15 @@ from vbwd_plugins import (
 from vbwd_plugins.errors import MoneyError, PluginStateError
 from vbwd_plugins.payments import header_value
 
+from ._billing import plain as _plain
+from ._billing import request_id as _request_id
+from ._billing_events import billing_events
 from ._config import StripeConfig
 from ._currency import STRIPE_CURRENCY_RULES, iso_units, stripe_units
 from ._error_map import code_for_error_object, failure_from_stripe_error
 from ._signature import SignatureVerifier
 from ._status import intent_status, refund_status
+from ._subscriptions import StripeSubscriptions
 from ._traced import traced
 from ._version import __version__
 from ._webhook_events import payment_events
@@ -57,20 +64,8 @@ _CONFIRMED: Final = frozenset({"succeeded", "requires_capture", "processing"})
 _RESERVED_METADATA: Final = ("subscription_id", "user_id")
 
 
-def _plain(obj: Any) -> dict[str, Any]:
-    """A Stripe response as plain JSON data."""
-    data: dict[str, Any] = obj.to_dict()
-    return data
-
-
-def _request_id(obj: Any) -> str | None:
-    response = getattr(obj, "last_response", None)
-    request_id = getattr(response, "request_id", None)
-    return request_id if isinstance(request_id, str) else None
-
-
-class StripePlugin(PaymentProviderPlugin):
-    """Stripe payment provider (PaymentIntents, manual capture, Refunds, webhooks).
+class StripePlugin(StripeSubscriptions, PaymentProviderPlugin):
+    """Stripe payment provider (PaymentIntents, manual capture, Refunds, webhooks, billing).
 
     ``transaction_id`` is the PaymentIntent id (``pi_...``) for every operation; a refund
     result's ``transaction_id`` is the Refund id (``re_...``).
@@ -93,6 +88,14 @@ class StripePlugin(PaymentProviderPlugin):
             Capability.GET_PAYMENT,
             Capability.WEBHOOKS,
             Capability.IDEMPOTENCY,
+            Capability.CHECKOUT,
+            Capability.CUSTOMERS,
+            Capability.SAVED_PAYMENT_METHODS,
+            Capability.PLANS,
+            Capability.SUBSCRIPTIONS,
+            Capability.PLAN_CHANGES,
+            Capability.PAUSE,
+            Capability.DISPUTES,
         }
     )
     currency_rules = STRIPE_CURRENCY_RULES
@@ -273,13 +276,14 @@ class StripePlugin(PaymentProviderPlugin):
         *,
         idempotency_key: str | None = None,
     ) -> PaymentResult:
-        """Refund a succeeded PaymentIntent, everything left or ``amount``.
+        """Refund a succeeded PaymentIntent (or an invoice's), everything left or ``amount``.
 
         The intent is read first: a ``Decimal`` amount takes its currency, a ``Money``
         amount must match it, and its ``subscription_id``/``user_id`` are copied to the
         refund so ``refund.*`` webhooks carry them.
         """
         try:
+            transaction_id = self.payment_intent_of(transaction_id)  # an invoice: its payment
             money, intent = self._amount_for(transaction_id, amount)
             params: RefundCreateParams = {"payment_intent": transaction_id}
             if money is not None:
@@ -318,8 +322,9 @@ class StripePlugin(PaymentProviderPlugin):
         return result
 
     def get_payment(self, transaction_id: str) -> PaymentResult:
-        """The PaymentIntent as Stripe sees it now, refunds included."""
+        """The PaymentIntent (or an invoice's, ``in_...``) as Stripe sees it now, with refunds."""
         try:
+            transaction_id = self.payment_intent_of(transaction_id)
             intent = traced(
                 "GET",
                 "/v1/payment_intents/{intent}",
@@ -461,6 +466,11 @@ class StripePlugin(PaymentProviderPlugin):
     def payment_events_from_webhook(self, payload: Mapping[str, Any]) -> list[PaymentEventData]:
         """The standard events for one Stripe event (see ``_webhook_events``)."""
         return payment_events(payload, provider=self.metadata.name)
+
+    def translate_webhook(self, payload: Mapping[str, Any]) -> list[Event]:
+        """The payment events, then the billing events (``_billing_events``); pure."""
+        billing = billing_events(payload, provider=self.metadata.name)
+        return super().translate_webhook(payload) + [data.to_event() for data in billing]
 
 
 def _refused(reason: str) -> WebhookVerificationError:

@@ -6,6 +6,13 @@ PayPal API.
 * :class:`FakePayPal`: tokens, Orders v2 and Payments v2 on 127.0.0.1, with scripted
   failures (:class:`Script`), certificate downloads and remote verification;
   :class:`WebhookSigner` signs with the test PKI and registers each delivery with it.
+* Recurring billing on the same fake: catalog products, billing plans, subscriptions, their
+  sales (refunds) and disputes, with a billing clock and test controls
+  (``approve_subscription``, ``renew``, ``advance``, ``fail_renewals``, ``approve_revision``,
+  ``open_dispute``, ``resolve_dispute``) that return signed deliveries
+  (:class:`~vbwd_plugins.testing.WebhookDelivery`); what API calls cause waits for
+  ``take_webhooks()``. ``PAYPAL_CURRENCIES`` and ``DISPUTE_OUTCOMES`` list what
+  the fake accepts.
 * :class:`LoopbackTLSAdapter` and :class:`NoNetworkAdapter`: ``requests`` adapters that send
   PayPal's certificate URLs to the fake's TLS port and refuse everything else.
 
@@ -20,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._adapters import LoopbackTLSAdapter as LoopbackTLSAdapter
 from ._adapters import NoNetworkAdapter as NoNetworkAdapter
+from ._cycles import PAYPAL_CURRENCIES as PAYPAL_CURRENCIES
+from ._disputes import DISPUTE_OUTCOMES as DISPUTE_OUTCOMES
 from ._pki import CERT_HOSTS as CERT_HOSTS
 from ._pki import Issued as Issued
 from ._pki import TestPKI as TestPKI
@@ -37,10 +46,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CERT_HOSTS",
+    "DISPUTE_OUTCOMES",
     "FakePayPal",
     "Issued",
     "LoopbackTLSAdapter",
     "NoNetworkAdapter",
+    "PAYPAL_CURRENCIES",
     "Recorded",
     "Script",
     "TestPKI",

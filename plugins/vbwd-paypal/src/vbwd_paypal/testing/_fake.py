@@ -1,7 +1,9 @@
 """A stateful fake of the PayPal REST API, served over real HTTP on 127.0.0.1.
 
 It covers what the plugin uses: OAuth tokens, Orders v2 (create, get, capture,
-authorize), Payments v2 (captures, authorizations, refunds), webhook certificates and
+authorize), Payments v2 (captures, authorizations, refunds), catalog products, billing
+plans and subscriptions with their sales and disputes (recurring billing, with test
+controls that return signed webhooks: see ``_billing.py``), webhook certificates and
 remote signature verification. Answers have PayPal's shapes, including error bodies
 ``{name, message, debug_id, details}``. Tests script failures, delays and expiries, and
 read back every request exactly as the server saw it.
@@ -29,14 +31,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from werkzeug.wrappers import Request, Response
 
+from ._catalog import CatalogAPI
+from ._disputes import DisputesAPI
 from ._orders import OrdersAPI
 from ._payments import PaymentsAPI
 from ._resources import Reply
 from ._signing import transmission_message
+from ._subscriptions import SubscriptionsAPI
 from ._wire import Answer, Recorded, Script, error_body, new_id
 
 
-class FakePayPal(OrdersAPI, PaymentsAPI):
+class FakePayPal(OrdersAPI, PaymentsAPI, CatalogAPI, SubscriptionsAPI, DisputesAPI):
     """The fake API's state and request handler (mounted on one or more HTTPServers)."""
 
     def __init__(self, client_id: str, client_secret: str) -> None:
@@ -69,6 +74,7 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
         self.deliveries: dict[str, bytes] = {}
         self.webhook_id = "WH-TEST-0000000000000001"
         self.token_delay = 0.0
+        self._reset_billing()
 
     # -- what tests read ---------------------------------------------------------------
 
@@ -145,6 +151,7 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
             {k.lower(): v for k, v in request.headers.items()},
             body,
             time.monotonic(),
+            request.query_string.decode("latin-1"),
         )
         with self.lock:
             self.requests.append(record)
@@ -203,6 +210,8 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
             if pem is None:
                 raise Answer(404, error_body("RESOURCE_NOT_FOUND", "No such certificate"))
             return Response(pem, 200, content_type="application/x-pem-file")
+        if path == "/webapps/billing/subscriptions" and method == "GET":
+            return self._approval_page(record)
         self._authorize(record)
         with self.lock:
             if method == "POST" and (rid := record.header("PayPal-Request-Id")) is not None:
@@ -218,6 +227,8 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
                                 "PAYPAL_REQUEST_ID_PREVIOUSLY_USED",
                             ),
                         )
+                    if status == 204:
+                        return Response(b"", 204)
                     return Response(answer, status, content_type="application/json")
             status, answer = self._dispatch(method, path, record)
             if method == "POST" and (rid := record.header("PayPal-Request-Id")) is not None:
@@ -285,12 +296,33 @@ class FakePayPal(OrdersAPI, PaymentsAPI):
             ("POST", r"/v2/payments/authorizations/(\w+)/void", self._void),
             ("GET", r"/v2/payments/refunds/(\w+)", self._get_refund),
             ("POST", r"/v1/notifications/verify-webhook-signature", self._verify_webhook),
+            *self._billing_routes(),
         ]
         for route_method, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
             if match and route_method == method:
                 return handler(record, *match.groups())
         raise Answer(404, error_body("RESOURCE_NOT_FOUND", f"No route for {method} {path}"))
+
+    def _billing_routes(self) -> list[tuple[str, str, Callable[..., Reply]]]:
+        subscription = r"/v1/billing/subscriptions/([\w-]+)"
+        return [
+            ("POST", r"/v1/catalogs/products", self._create_product),
+            ("GET", r"/v1/catalogs/products/([\w.-]+)", self._get_product),
+            ("POST", r"/v1/billing/plans", self._create_plan),
+            ("GET", r"/v1/billing/plans", self._list_plans),
+            ("GET", r"/v1/billing/plans/([\w-]+)", self._get_plan),
+            ("POST", r"/v1/billing/subscriptions", self._create_subscription),
+            ("GET", subscription, self._get_subscription),
+            ("POST", subscription + "/cancel", self._cancel_subscription),
+            ("POST", subscription + "/suspend", self._suspend_subscription),
+            ("POST", subscription + "/activate", self._activate_subscription),
+            ("POST", subscription + "/revise", self._revise_subscription),
+            ("GET", r"/v1/payments/sale/(\w+)", self._get_sale),
+            ("POST", r"/v1/payments/sale/(\w+)/refund", self._refund_sale),
+            ("GET", r"/v1/payments/refund/(\w+)", self._get_sale_refund),
+            ("GET", r"/v1/customer/disputes/([\w-]+)", self._get_dispute),
+        ]
 
     def _verify_webhook(self, record: Recorded) -> Reply:
         body = record.json or {}

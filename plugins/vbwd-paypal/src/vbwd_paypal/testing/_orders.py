@@ -21,6 +21,12 @@ class OrdersAPI(Resources):
                 order["status"] = "APPROVED"
                 order["payer"] = {"payer_id": new_id(13), "email_address": "buyer@example.com"}
 
+    def order_view(self, order_id: str) -> dict[str, Any]:
+        """Order ``order_id`` as ``GET /v2/checkout/orders/{id}`` shows it (what PayPal's
+        ``CHECKOUT.ORDER.*`` webhooks carry as their resource)."""
+        with self.lock:
+            return self._view(self.orders[order_id])
+
     def _create_order(self, record: Recorded) -> Reply:
         body = record.json
         if not isinstance(body, dict) or body.get("intent") not in ("CAPTURE", "AUTHORIZE"):

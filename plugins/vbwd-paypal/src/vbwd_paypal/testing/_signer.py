@@ -22,12 +22,18 @@ class WebhookSigner:
     ``cert_url`` is where the plugin downloads that certificate: an ``https`` URL on a PayPal
     host whose path :meth:`FakePayPal.serve_certificate` serves. Each signed body is also
     registered with the fake, whose verification endpoint (remote verification) compares
-    the event it is sent with the body that was signed, as PayPal does.
+    the event it is sent with the body that was signed, as PayPal does. Creating a signer
+    makes it the fake's :attr:`~FakePayPal.signer`, which signs the deliveries its billing
+    controls return (until the fake is reset).
     """
 
     fake: FakePayPal
     pki: TestPKI
     cert_url: str
+
+    def __post_init__(self) -> None:
+        # The fake's billing controls return deliveries signed by the latest signer.
+        self.fake.signer = self
 
     def headers(
         self,

@@ -68,20 +68,24 @@ def make_event(
     *,
     resource_type: str = "capture",
     event_id: str | None = None,
+    resource_version: str = "2.0",
+    summary: str | None = None,
+    create_time: datetime | None = None,
 ) -> dict[str, Any]:
     """A PayPal webhook envelope of ``event_type`` around ``resource`` (ready for ``json.dumps``).
 
     Keys of ``resource`` that start with ``_`` (the fake's bookkeeping) are left out, so a
-    capture read from ``FakePayPal.captures`` can be passed as it is.
+    capture read from ``FakePayPal.captures`` can be passed as it is. ``create_time``
+    defaults to now.
     """
     return {
         "id": event_id or f"WH-{new_id(8)}-{new_id(17)}",
         "event_version": "1.0",
-        "create_time": paypal_time(datetime.now(UTC)),
+        "create_time": paypal_time(create_time or datetime.now(UTC)),
         "resource_type": resource_type,
-        "resource_version": "2.0",
+        "resource_version": resource_version,
         "event_type": event_type,
-        "summary": f"{event_type} (test)",
+        "summary": summary or f"{event_type} (test)",
         "resource": public(resource),
         "links": [],
     }

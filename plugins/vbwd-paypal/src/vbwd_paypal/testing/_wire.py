@@ -45,6 +45,8 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     at: float
+    #: The raw query string (``"product_id=PROD-1&page=2"``), empty when there is none.
+    query: str = ""
 
     @property
     def json(self) -> Any:

@@ -1,8 +1,11 @@
 """Testing kit for hosts that use vbwd-stripe: Stripe's webhook signer and a fake Stripe API.
 
 * :func:`sign_payload` and :func:`make_event`: signed deliveries, as Stripe sends them.
-* :class:`FakeStripe`: PaymentIntents and Refunds on 127.0.0.1 for the real SDK, with
-  scripted failures (:class:`Scripted`) and the events each change produces. It needs the
+* :class:`FakeStripe`: PaymentIntents, Refunds and billing (customers, products, prices,
+  Checkout Sessions, SetupIntents, subscriptions, invoices, disputes) on 127.0.0.1 for the
+  real SDK, with scripted failures (:class:`Scripted`), the events each change produces,
+  a controllable clock and test controls (``complete_checkout``, ``renew``, ``retry``,
+  ``open_dispute`` ...) that return the signed webhook deliveries. It needs the
   ``testing`` extra (``pip install 'vbwd-stripe[testing]'``) and is loaded on first use, so
   the signer works without it.
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._webhooks import API_VERSION as API_VERSION
+from ._webhooks import DEFAULT_WEBHOOK_SECRET as DEFAULT_WEBHOOK_SECRET
 from ._webhooks import make_event as make_event
 from ._webhooks import sign_payload as sign_payload
 from ._wire import TEST_PAYMENT_METHODS as TEST_PAYMENT_METHODS
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_WEBHOOK_SECRET",
     "TEST_PAYMENT_METHODS",
     "FakeStripe",
     "Scripted",

@@ -1,4 +1,4 @@
-"""A stateful fake of Stripe's PaymentIntents and Refunds API on a pytest-httpserver.
+"""A stateful fake of Stripe's API on a pytest-httpserver: payments, refunds and billing.
 
 It speaks the wire format the real SDK speaks: form-encoded parameters in
 (``metadata[subscription_id]=...``), Stripe-shaped JSON out, a ``Request-Id`` header on
@@ -12,6 +12,9 @@ front of* the API (as a load balancer's 5xx or a rate limiter's 429 would), so i
 saved under the idempotency key and the SDK's retry reaches the real endpoint.
 Card declines come from Stripe's test payment methods (``pm_card_chargeDeclined...``)
 and are saved and replayed like any response that reached the endpoint.
+
+Billing (customers, products, prices, Checkout Sessions, SetupIntents, subscriptions,
+invoices, disputes) and its test controls come from :class:`BillingControls`.
 """
 
 from __future__ import annotations
@@ -26,21 +29,30 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from ._ledger import Answer, Ledger
-from ._webhooks import API_VERSION
+from ._clock import BillingControls
+from ._ledger import Answer
+from ._webhooks import API_VERSION, DEFAULT_WEBHOOK_SECRET
 from ._wire import Scripted, SeenRequest, Stored, error_body, missing, redact
 
 
-class FakeStripe(Ledger):
+class FakeStripe(BillingControls):
     """The fake API for one account; :meth:`install` routes every request of ``server`` to it.
 
     ``server`` is a started ``pytest_httpserver.HTTPServer`` on 127.0.0.1 (``threaded=True``
     so that a scripted slow answer blocks no other request); point the plugin's
-    ``api_base`` at :attr:`url`.
+    ``api_base`` at :attr:`url`. The billing controls sign deliveries with
+    ``webhook_secret`` (give the plugin the same one).
     """
 
-    def __init__(self, server: HTTPServer, api_key: str, *, livemode: bool = False) -> None:
-        super().__init__(api_key, livemode=livemode)
+    def __init__(
+        self,
+        server: HTTPServer,
+        api_key: str,
+        *,
+        livemode: bool = False,
+        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+    ) -> None:
+        super().__init__(api_key, livemode=livemode, webhook_secret=webhook_secret)
         self.server = server
         self.requests: list[SeenRequest] = []
         self._script: deque[Scripted] = deque()
@@ -92,7 +104,9 @@ class FakeStripe(Ledger):
     # -- dispatch ----------------------------------------------------------------------
 
     def _handle(self, request: Request) -> Response:
-        params = {key: request.values[key] for key in request.values}
+        if request.path.startswith("/c/pay/"):
+            return self._checkout_page(request.path.rsplit("/", 1)[-1])
+        params = _params(request)
         headers = {key.lower(): value for key, value in request.headers.items()}
         seen = SeenRequest(request.method, request.path, params, headers)
         with self._lock:
@@ -174,6 +188,10 @@ class FakeStripe(Ledger):
                 return self._capture(intent, params)
             if method == "POST" and action == "cancel":
                 return self._cancel(intent, params)
+        billing = self._route_billing(method, parts, params, key)
+        billing = billing or self._route_subscriptions(method, parts, params)
+        if billing is not None:
+            return billing
         if method == "POST" and parts == ["v1", "refunds"]:
             return self._refund(params)
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "refunds"]:
@@ -198,3 +216,23 @@ class FakeStripe(Ledger):
         extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         return self._json_response(status, {"error": dict(error)}, extra_headers)
+
+    def _checkout_page(self, session_id: str) -> Response:
+        """The hosted page a Checkout Session's ``url`` opens (a placeholder)."""
+        session = self.sessions.get(session_id)
+        if session is None or session["status"] != "open":
+            return Response("<h1>This Checkout Session is no longer available.</h1>", 404)
+        html = f"<h1>Fake Stripe Checkout</h1><p>{session_id} ({session['mode']})</p>"
+        return Response(html, 200, content_type="text/html")
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Form and query parameters; a repeated ``a[]`` becomes ``a[0]``, ``a[1]``, ..."""
+    params: dict[str, str] = {}
+    for key in request.values:
+        values = request.values.getlist(key)
+        if key.endswith("[]"):
+            params.update({f"{key[:-2]}[{n}]": value for n, value in enumerate(values)})
+        else:
+            params[key] = values[0]
+    return params

@@ -76,7 +76,7 @@ class Ledger:
             "capture_method": params.get("capture_method", "automatic_async"),
             "client_secret": f"{intent_id}_secret_{self._new_id('s')[2:]}",
             "confirmation_method": "automatic",
-            "created": int(time.time()),
+            "created": self._now(),
             "currency": currency,
             "description": params.get("description"),
             "last_payment_error": None,
@@ -167,7 +167,7 @@ class Ledger:
         intent.update(
             status="canceled",
             cancellation_reason=params.get("cancellation_reason"),
-            canceled_at=int(time.time()),
+            canceled_at=self._now(),
             amount_capturable=0,
         )
         self._event("payment_intent.canceled", intent)
@@ -201,7 +201,7 @@ class Ledger:
             "object": "refund",
             "amount": amount,
             "charge": charge["id"],
-            "created": int(time.time()),
+            "created": self._now(),
             "currency": intent["currency"],
             "metadata": nested(params, "metadata"),
             "payment_intent": intent["id"],
@@ -226,6 +226,10 @@ class Ledger:
             return intent
         return {**intent, "latest_charge": copy.deepcopy(self.charges[charge_id])}
 
+    def _now(self) -> int:
+        """The account's clock (the fake's billing clock overrides it)."""
+        return int(time.time())
+
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):08d}{self.api_key[-4:]}"
 
@@ -238,7 +242,7 @@ class Ledger:
             "amount_captured": 0 if manual or not paid else intent["amount"],
             "amount_refunded": 0,
             "captured": paid and not manual,
-            "created": int(time.time()),
+            "created": self._now(),
             "currency": intent["currency"],
             "livemode": self.livemode,
             "metadata": dict(intent["metadata"]),
@@ -266,6 +270,7 @@ class Ledger:
                 livemode=self.livemode,
                 previous_attributes=previous_attributes,
                 event_id=self._new_id("evt"),
+                created=self._now(),
                 idempotency_key=idempotency_key,
             )
         )

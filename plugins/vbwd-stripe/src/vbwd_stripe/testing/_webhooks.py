@@ -13,8 +13,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-#: The API version the fake answers with and :func:`make_event` stamps on events.
-API_VERSION: Final = "2025-01-27.acacia"
+#: The API version the fake answers with and :func:`make_event` stamps on events: the one
+#: the installed ``stripe`` SDK pins (``stripe._api_version._ApiVersion.CURRENT``).
+API_VERSION: Final = "2026-10-28.endive"
+
+#: The endpoint secret :class:`FakeStripe` signs its deliveries with unless given another.
+DEFAULT_WEBHOOK_SECRET: Final = "whsec_fake_stripe_endpoint_secret"
 
 
 def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
