@@ -138,10 +138,16 @@ def test_engine_sends_one_task_per_delivery(app: Celery) -> None:
     ]
 
 
-def test_failed_delivery_is_enqueued_again_for_its_retry_time(app: Celery, host: Host) -> None:
+def test_failed_delivery_is_enqueued_again_for_its_retry_time(
+    app: Celery, host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After a failure the task sends itself again with the ETA the runner recorded; the
     worker's manager is built once."""
-    install(app, host.make_manager, max_attempts=3, sweep_every=None)
+    # Half of a one-hour cap: the retry cannot be due before the second run, however slow
+    # the machine (full jitter may otherwise draw a wait of almost nothing).
+    monkeypatch.setattr("vbwd_plugins.delivery._policy.random.random", lambda: 0.5)
+    policy = RetryPolicy(max_attempts=3, base_delay=timedelta(hours=1))
+    install(app, host.make_manager, policy=policy, sweep_every=None)
     delivery_id = published(host)
     deliver = app.tasks[DELIVER_TASK]
 

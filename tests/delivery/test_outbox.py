@@ -115,7 +115,7 @@ def test_a_forced_error_while_writing_deliveries_leaves_nothing_written(
             raise RuntimeError("forced")
         return delivery_id(event_uid, listener_id)
 
-    kind = "sqlite" if isinstance(outbox, SQLiteStateStore) else "postgres"
+    kind = "sqlite" if isinstance(outbox, SQLiteStateStore) else "postgres_batch"
     module = f"vbwd_plugins.stores._outbox_{kind}"
     monkeypatch.setattr(f"{module}.delivery_id", failing_id)
     with pytest.raises(RuntimeError, match="forced"):

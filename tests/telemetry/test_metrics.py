@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.telemetry._support import completed
 from tests.telemetry.conftest import Recorded
@@ -78,3 +82,48 @@ def test_the_plugin_status_gauge_reports_each_plugin_with_its_status(
     points = recorded.points("vbwd.plugin.status")
     assert ({"plugin": "mock", "status": "disabled"}, 1) in points
     assert ({"plugin": "mock", "status": "enabled"}, 1) not in points
+
+
+def test_without_a_tracer_provider_no_span_is_started_and_metrics_still_record(
+    tmp_path: Path, mock: MockPaymentPlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a meter provider configured: webhook and listener metrics are recorded, while
+    OpenTelemetry's default (proxy) tracer is never asked for a span."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from vbwd_plugins.telemetry import configure
+    from vbwd_plugins.telemetry._state import recording
+
+    started: list[str] = []
+    original = trace.NoOpTracer.start_as_current_span
+
+    def counted(self: trace.NoOpTracer, name: str, *args: Any, **kwargs: Any) -> Any:
+        started.append(name)
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(trace.NoOpTracer, "start_as_current_span", counted)
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    configure(meter_provider=meter_provider)
+    try:
+        assert not recording()
+        recorded = Recorded(InMemorySpanExporter(), reader)
+        with SQLiteStateStore(tmp_path / "metrics.sqlite3") as store:
+            manager = PluginManager(store=store)
+            manager.register_plugin(mock)
+            manager.initialize_plugin("mock")
+            manager.enable_plugin("mock")
+            manager.event_dispatcher.add_listener("payment.completed", lambda e: None, id="ok")
+            delivery = completed(mock)
+            answer = WebhookProcessor(manager).process("mock", delivery.headers, delivery.body)
+            assert answer.status == 200
+        counts = _counts(recorded, "vbwd.webhook.deliveries", "provider", "outcome")
+        assert counts == {("mock", "processed"): 1}
+        runs = _counts(recorded, "vbwd.listener.deliveries", "listener", "outcome")
+        assert runs == {("ok", "succeeded"): 1}
+        assert started == []
+    finally:
+        configure()
+        meter_provider.shutdown()

@@ -334,7 +334,7 @@ def test_a_copy_that_finds_every_delivery_done_by_another_worker_is_a_duplicate(
     service = processor.deliveries
     # The race: this copy's accept saw the deliveries pending; they finished before its claims.
     monkeypatch.setattr(
-        type(service), "record_webhook", lambda self, receipt, events: Accepted(False, done)
+        type(service), "record_webhook", lambda self, receipt, events, **_: Accepted(False, done)
     )
     answer = processor.process("mock", delivery.headers, delivery.body)
     assert (answer.status, answer.body["status"]) == (200, "duplicate")

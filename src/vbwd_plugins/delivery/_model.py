@@ -150,3 +150,6 @@ class Accepted:
     pending: tuple[str, ...]
     #: Ids of this webhook's deliveries that are DEAD (acknowledged; an operator retries).
     dead: tuple[str, ...] = ()
+    #: With ``outbox_accept(..., lease=...)``: the deliveries this call created already
+    #: claimed (RUNNING under that lease), in recorded order; their ids are in ``pending``.
+    claims: tuple[DeliveryClaim, ...] = ()

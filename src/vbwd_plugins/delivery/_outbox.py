@@ -31,7 +31,13 @@ __all__ = ["Outbox"]
 class Outbox(Protocol):
     """Durable events and per-listener deliveries."""
 
-    def outbox_accept(self, receipt: WebhookReceipt | None, events: Sequence[NewEvent]) -> Accepted:
+    def outbox_accept(
+        self,
+        receipt: WebhookReceipt | None,
+        events: Sequence[NewEvent],
+        *,
+        lease: timedelta | None = None,
+    ) -> Accepted:
         """Record a webhook's inbox row, its events and their deliveries in ONE transaction.
 
         ``receipt`` ``None`` records published host events (no inbox row). When the
@@ -43,6 +49,11 @@ class Outbox(Protocol):
         RECORDED. An event uid recorded before keeps its row and its deliveries (their
         ids are the same), so recording again is idempotent. A listener id that is not 1
         to ``MAX_LISTENER_ID`` characters raises :class:`StoreError`, and nothing is written.
+
+        With ``lease``, the deliveries this call creates are created claimed, as
+        :meth:`delivery_claim` would leave them (RUNNING, 1 attempt, a token each, the
+        lease from now), and returned in ``Accepted.claims``: an inline runner then needs
+        no claim of its own. The commit is as durable as without it.
         """
         ...
 

@@ -106,6 +106,15 @@ class DeliveryRunner:
         claim = self.outbox.delivery_claim(delivery_id, lease=self.lease, due_only=due_only)
         if claim is None:
             return RunResult(delivery_id, RunOutcome.SKIPPED, None, None)
+        return self.run_claimed(claim)
+
+    def run_claimed(self, claim: DeliveryClaim) -> RunResult:
+        """Call the listener of a delivery already claimed, and record the outcome.
+
+        ``claim`` comes from :meth:`Outbox.delivery_claim` or from ``outbox_accept(...,
+        lease=...)``, which records a webhook with its deliveries claimed (inline runs).
+        Never raises for what the listener does.
+        """
         with listener_delivery(claim.delivery) as span:
             try:
                 self._call(claim)

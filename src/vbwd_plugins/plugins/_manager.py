@@ -163,13 +163,15 @@ class PluginManager(PluginLifecycle):
             if self._deliveries is not None:
                 self._deliveries.engine = engine
 
-    def publish(self, event: Event) -> list[str]:
+    def publish(self, event: Event, *, connection: object | None = None) -> list[str]:
         """Record ``event`` durably with one delivery per current listener, then deliver.
 
         Unlike ``event_dispatcher.dispatch(event)``, every listener runs until its success
-        is recorded, inline or on the delivery engine; returns the delivery ids.
+        is recorded, inline or on the delivery engine; returns the delivery ids. With
+        ``connection``, recorded in the host's open transaction and not yet delivered
+        (see :meth:`DeliveryService.publish`).
         """
-        return self.deliveries.publish(event)
+        return self.deliveries.publish(event, connection=connection)
 
     # -- event names -----------------------------------------------------------------
 

@@ -124,7 +124,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         3,
         "outbox: vbwd_events and vbwd_deliveries; inbox status 'recorded'",
         # SQLite cannot alter a CHECK constraint: the inbox table is rebuilt (same columns).
-        # Deliveries are listed in the order they were recorded: rowid (SQLite), seq (PG).
+        # Deliveries are listed in the order they were recorded: (created_at, seq) on SQLite,
+        # seq on PostgreSQL. Every B-tree below is written by each recorded webhook, so the
+        # SQLite tables are keyed by their natural keys (WITHOUT ROWID: one B-tree, not two)
+        # and the inbox status index leaves out 'recorded' rows, which never change status.
+        # A delivery's id is a hash of (event uid, listener id): its primary key already makes
+        # that pair unique, and a plain index on event_uid serves the joins.
         sqlite=(
             """
             CREATE TABLE webhook_inbox_v3 (
@@ -147,7 +152,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "INSERT INTO webhook_inbox_v3 SELECT * FROM webhook_inbox",
             "DROP TABLE webhook_inbox",
             "ALTER TABLE webhook_inbox_v3 RENAME TO webhook_inbox",
-            "CREATE INDEX idx_webhook_inbox_status ON webhook_inbox (status, updated_at)",
+            "CREATE INDEX idx_webhook_inbox_status ON webhook_inbox (status, updated_at) "
+            "WHERE status <> 'recorded'",
             """
             CREATE TABLE vbwd_events (
                 uid TEXT PRIMARY KEY CHECK (length(uid) BETWEEN 1 AND 400),
@@ -173,11 +179,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                 last_error TEXT CHECK (length(last_error) <= 2000),
                 lease_token TEXT,
                 lease_until REAL,
+                seq INTEGER NOT NULL DEFAULT 0,
                 created_at REAL NOT NULL,
-                updated_at REAL NOT NULL,
-                UNIQUE (event_uid, listener_id)
-            )
+                updated_at REAL NOT NULL
+            ) WITHOUT ROWID
             """,
+            "CREATE INDEX idx_vbwd_deliveries_event ON vbwd_deliveries (event_uid)",
             "CREATE INDEX idx_vbwd_deliveries_due ON vbwd_deliveries (next_attempt_at) "
             "WHERE status = 'pending'",
             "CREATE INDEX idx_vbwd_deliveries_lease ON vbwd_deliveries (lease_until) "
@@ -191,6 +198,9 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "ALTER TABLE {schema}.webhook_inbox DROP CONSTRAINT webhook_inbox_status_check, "
             "ADD CONSTRAINT webhook_inbox_status_check "
             "CHECK (status IN ('processing', 'processed', 'failed', 'recorded'))",
+            "DROP INDEX {schema}.idx_webhook_inbox_status",
+            "CREATE INDEX idx_webhook_inbox_status ON {schema}.webhook_inbox (status, updated_at) "
+            "WHERE status <> 'recorded'",
             """
             CREATE TABLE {schema}.vbwd_events (
                 uid VARCHAR(400) PRIMARY KEY CHECK (uid <> ''),
@@ -219,10 +229,10 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                 lease_token TEXT,
                 lease_until TIMESTAMPTZ,
                 created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
-                updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
-                UNIQUE (event_uid, listener_id)
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
             )
             """,
+            "CREATE INDEX idx_vbwd_deliveries_event ON {schema}.vbwd_deliveries (event_uid)",
             "CREATE INDEX idx_vbwd_deliveries_due ON {schema}.vbwd_deliveries (next_attempt_at) "
             "WHERE status = 'pending'",
             "CREATE INDEX idx_vbwd_deliveries_lease ON {schema}.vbwd_deliveries (lease_until) "

@@ -25,7 +25,6 @@ from vbwd_plugins.delivery._model import (
     NewEvent,
     StoredEvent,
     WebhookReceipt,
-    delivery_id,
 )
 from vbwd_plugins.delivery._outbox import (
     bound_error,
@@ -34,7 +33,12 @@ from vbwd_plugins.delivery._outbox import (
     check_lease,
     check_limit,
     check_retry_status,
-    listener_ids,
+)
+from vbwd_plugins.stores._outbox_postgres_batch import (
+    RECORD_EVENTS,
+    RECORD_WEBHOOK,
+    Batch,
+    split,
 )
 
 if TYPE_CHECKING:
@@ -46,8 +50,12 @@ __all__ = ["ASYNC_COMMIT", "PostgresOutboxMixin"]
 #: Claims and outcomes commit without waiting for the WAL flush (like SQLite's
 #: ``synchronous=NORMAL`` for them): a server crash can lose the last fraction of a second of
 #: them, which only makes those deliveries run again with the same idempotency key. Recording a
-#: webhook (``outbox_accept``) keeps the server's durable commit.
-ASYNC_COMMIT: Final = "SET LOCAL synchronous_commit = off"
+#: webhook (``outbox_accept``) keeps the server's durable commit. Each is ONE statement on an
+#: autocommit connection, which this CTE opens (its ``set_config(..., true)`` lasts until the
+#: statement's own transaction commits): one round trip instead of BEGIN, SET, UPDATE, COMMIT.
+ASYNC_COMMIT: Final = (
+    "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+)
 
 _PENDING: Final = DeliveryStatus.PENDING.value
 _RUNNING: Final = DeliveryStatus.RUNNING.value
@@ -89,12 +97,6 @@ def _event(row: Sequence[Any]) -> StoredEvent:
     )
 
 
-def _split(rows: Sequence[Sequence[Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(unfinished ids, dead ids) of ``(id, status)`` rows, order kept."""
-    pending = tuple(row[0] for row in rows if row[1] in (_PENDING, _RUNNING))
-    return pending, tuple(row[0] for row in rows if row[1] == _DEAD)
-
-
 class PostgresOutboxMixin:
     """:class:`~vbwd_plugins.delivery.Outbox` methods for :class:`PostgresStateStore`."""
 
@@ -133,12 +135,6 @@ class PostgresOutboxMixin:
             "'failed' OR (w.status = 'processing' AND w.claimed_until <= now())) AND NOT EXISTS "
             "(SELECT 1 FROM {events} e WHERE e.inbox_provider = %(provider)s "
             "AND e.inbox_event_id = %(event_id)s) RETURNING 1",
-            "event": "INSERT INTO {events} (uid, name, payload, source, inbox_provider, "
-            "inbox_event_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
-            "ON CONFLICT (uid) DO NOTHING RETURNING 1",
-            "delivery": "INSERT INTO {deliveries} (id, event_uid, event_name, listener_id, "
-            f"status, attempts, next_attempt_at, created_at, updated_at) VALUES (%s, %s, %s, "
-            f"%s, '{_PENDING}', 0, now(), now(), now()) ON CONFLICT DO NOTHING RETURNING 1",
             # Webhooks whose handling is not over: a delivery not succeeded, or a pre-outbox row.
             "unfinished": "SELECT w.provider, w.event_id FROM {inbox} w "
             "WHERE (w.status IN ('failed', 'processing') OR (w.provider, w.event_id) IN ("
@@ -146,7 +142,6 @@ class PostgresOutboxMixin:
             f"ON e.uid = d.event_uid WHERE d.status IN ('{_PENDING}', '{_RUNNING}', '{_DEAD}'))) "
             "AND (%(provider)s::text IS NULL OR w.provider = %(provider)s) "
             "ORDER BY w.updated_at DESC, w.provider, w.event_id LIMIT %(limit)s",
-            "statuses": "SELECT id, status FROM {deliveries} WHERE id = ANY(%s)",
             "of_webhook": "SELECT {columns} FROM {deliveries} d JOIN {events} e "
             "ON e.uid = d.event_uid WHERE e.inbox_provider = %s AND e.inbox_event_id = %s "
             "ORDER BY d.seq",
@@ -154,20 +149,20 @@ class PostgresOutboxMixin:
             "ON e.uid = d.event_uid WHERE e.inbox_provider = %s AND e.inbox_event_id = %s "
             "ORDER BY d.seq",
             # %(free)s: a PENDING delivery may be claimed before it is due.
-            "claim": f"UPDATE {{deliveries}} d SET status = '{_RUNNING}', "
+            "claim": f"{ASYNC_COMMIT}UPDATE {{deliveries}} d SET status = '{_RUNNING}', "
             "attempts = d.attempts + 1, lease_token = %(token)s, "
             "lease_until = now() + %(lease)s::interval, updated_at = now() "
-            "FROM {events} e WHERE d.id = %(id)s AND e.uid = d.event_uid AND ("
+            "FROM {events} e, async_commit WHERE d.id = %(id)s AND e.uid = d.event_uid AND ("
             f"(d.status = '{_PENDING}' AND (%(free)s OR d.next_attempt_at <= now())) "
             f"OR (d.status = '{_RUNNING}' AND d.lease_until <= now())) "
             "RETURNING {columns}, {event_columns}",
             # The token stays after an outcome: marking again with it is a no-op that matches.
-            "succeed": f"UPDATE {{deliveries}} SET status = '{_SUCCEEDED}', "
-            "next_attempt_at = NULL, lease_until = NULL, updated_at = now() "
+            "succeed": f"{ASYNC_COMMIT}UPDATE {{deliveries}} SET status = '{_SUCCEEDED}', "
+            "next_attempt_at = NULL, lease_until = NULL, updated_at = now() FROM async_commit "
             f"WHERE id = %s AND lease_token = %s AND status IN ('{_RUNNING}', '{_SUCCEEDED}')",
-            "fail": "UPDATE {deliveries} SET status = %(status)s, next_attempt_at = %(due)s, "
-            "last_error = %(error)s, lease_until = NULL, updated_at = now() "
-            "WHERE id = %(id)s AND lease_token = %(token)s "
+            "fail": f"{ASYNC_COMMIT}UPDATE {{deliveries}} SET status = %(status)s, "
+            "next_attempt_at = %(due)s, last_error = %(error)s, lease_until = NULL, "
+            "updated_at = now() FROM async_commit WHERE id = %(id)s AND lease_token = %(token)s "
             f"AND status IN ('{_RUNNING}', %(status)s)",
             "get": "SELECT {columns} FROM {deliveries} d WHERE d.id = %s",
             "event_get": "SELECT {event_columns} FROM {events} e WHERE e.uid = %s",
@@ -184,43 +179,65 @@ class PostgresOutboxMixin:
             "purge_events": "DELETE FROM {events} e WHERE e.created_at < now() - %s::interval "
             "AND NOT EXISTS (SELECT 1 FROM {deliveries} d WHERE d.event_uid = e.uid)",
         }
+        text["record"] = RECORD_WEBHOOK
+        text["record_events"] = RECORD_EVENTS
         return {key: sql.SQL(value).format(**names) for key, value in text.items()}
 
-    def outbox_accept(self, receipt: WebhookReceipt | None, events: Sequence[NewEvent]) -> Accepted:
-        """Record the inbox row, events and deliveries in one transaction."""
-        q = self._outbox_q
+    def outbox_accept(
+        self,
+        receipt: WebhookReceipt | None,
+        events: Sequence[NewEvent],
+        *,
+        lease: timedelta | None = None,
+    ) -> Accepted:
+        """Record the inbox row, events and deliveries in one transaction.
+
+        A new webhook is ONE statement on the autocommit connection (its own transaction,
+        committed at the server's ``synchronous_commit``): one round trip. A redelivery,
+        a pre-outbox row and published events take the general path, in a transaction.
+        """
+        if lease is not None:
+            check_lease(lease)
         provider = None if receipt is None else receipt.provider
-        with self._using(provider, "record events and deliveries") as conn, conn.transaction():
-            inbox: tuple[str | None, str | None] = (None, None)
-            source, wrote = "publish", False
+        with self._using(provider, "record events and deliveries") as conn:
             if receipt is not None:
-                key = (receipt.provider, receipt.event_id)
-                row = (*key, receipt.event_type, receipt.payload)
-                named = {"provider": receipt.provider, "event_id": receipt.event_id}
-                if (
-                    conn.execute(q["inbox"], row).fetchone() is None
-                    and conn.execute(q["upgrade"], named).fetchone() is None
-                ):
-                    found = conn.execute(q["statuses_of_webhook"], key).fetchall()
-                    return Accepted(False, *_split(found))
-                source, inbox, wrote = f"webhook:{receipt.provider}", key, True
-            ids: list[str] = []
-            again: list[str] = []  # recorded before (an event uid seen again): status unknown
-            for event in events:
-                event_row = (event.uid, event.name, event.payload, source, *inbox)
-                wrote = conn.execute(q["event"], event_row).fetchone() is not None or wrote
-                for listener in listener_ids(event):
-                    did = delivery_id(event.uid, listener)
-                    ids.append(did)
-                    params = (did, event.uid, event.name, listener)
-                    if conn.execute(q["delivery"], params).fetchone() is not None:
-                        wrote = True
-                    else:
-                        again.append(did)
-            if not again:
-                return Accepted(wrote, tuple(ids))
-            status = dict(conn.execute(q["statuses"], (again,)).fetchall())
-        return Accepted(wrote, *_split([(did, status.get(did, _PENDING)) for did in ids]))
+                recorded = Batch(events, lease).record(conn, self._outbox_q["record"], receipt)
+                if recorded is not None:
+                    return recorded
+            with conn.transaction():
+                return self._outbox_record(conn, receipt, events, lease)
+
+    def outbox_accept_in(self, connection: object, events: Sequence[NewEvent]) -> Accepted:
+        """Record published events on the host's psycopg connection, in its transaction."""
+        from vbwd_plugins.stores._outbox_host import postgres_in_host_transaction
+
+        with postgres_in_host_transaction(self, connection) as conn:
+            return self._outbox_record(conn, None, events)
+
+    def _outbox_record(
+        self,
+        conn: psycopg.Connection[Any],
+        receipt: WebhookReceipt | None,
+        events: Sequence[NewEvent],
+        lease: timedelta | None = None,
+    ) -> Accepted:
+        """The writes of :meth:`outbox_accept`, in the transaction open on ``conn``."""
+        q = self._outbox_q
+        inbox: tuple[str | None, str | None] = (None, None)
+        source, wrote = "publish", False
+        if receipt is not None:
+            key = (receipt.provider, receipt.event_id)
+            row = (*key, receipt.event_type, receipt.payload)
+            named = {"provider": receipt.provider, "event_id": receipt.event_id}
+            if (
+                conn.execute(q["inbox"], row).fetchone() is None
+                and conn.execute(q["upgrade"], named).fetchone() is None
+            ):
+                found = conn.execute(q["statuses_of_webhook"], key).fetchall()
+                return Accepted(False, *split(found))
+            source, inbox, wrote = f"webhook:{receipt.provider}", key, True
+        batch = Batch(events, lease)
+        return batch.events(conn, q["record_events"], source, inbox, wrote=wrote)
 
     def delivery_claim(
         self, delivery_id: str, *, lease: timedelta, due_only: bool = True
@@ -231,8 +248,7 @@ class PostgresOutboxMixin:
 
         token = token_hex(16)
         params = {"token": token, "lease": lease, "id": delivery_id, "free": not due_only}
-        with self._using(None, "claim a delivery") as conn, conn.transaction():
-            conn.execute(ASYNC_COMMIT)
+        with self._using(None, "claim a delivery") as conn:
             row = conn.execute(self._outbox_q["claim"], params).fetchone()
         if row is None:
             return None

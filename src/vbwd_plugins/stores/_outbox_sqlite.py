@@ -6,6 +6,10 @@ outcomes are single ``UPDATE`` statements, each atomic on its own, on the store'
 connection, at :attr:`~SQLiteStateStore.inbox_synchronous` (``NORMAL`` by default: losing
 one to a power cut only runs that delivery again, which the at-least-once guarantee and
 the idempotency key already cover). Times are Unix seconds (``REAL``), like the inbox's.
+(``outbox_accept(..., lease=...)`` creates its deliveries claimed, in the recording's commit.)
+
+Each B-tree a recording touches costs a page or more in the WAL before the ``fsync``, so the
+events and deliveries tables have few indexes and deliveries have no rowid (see migration 3).
 """
 
 from __future__ import annotations
@@ -73,14 +77,18 @@ _INSERT_EVENT: Final = """
 INSERT INTO vbwd_events (uid, name, payload, source, inbox_provider, inbox_event_id, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING
 """
-_INSERT_DELIVERY: Final = f"""
+# PENDING with 0 attempts, or, claimed at once, RUNNING under a lease with 1 attempt.
+_INSERT_DELIVERY: Final = """
 INSERT INTO vbwd_deliveries (id, event_uid, event_name, listener_id, status, attempts,
-                             next_attempt_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, '{_PENDING}', 0, ?, ?, ?) ON CONFLICT DO NOTHING
+                             next_attempt_at, lease_token, lease_until, seq, created_at,
+                             updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9, ?10, ?10) ON CONFLICT DO NOTHING
 """
+#: Recorded order: deliveries have no rowid (WITHOUT ROWID tables, keyed by their id).
+_ORDER: Final = "d.created_at, d.seq"
 _OF_WEBHOOK: Final = (
     "FROM vbwd_deliveries d JOIN vbwd_events e ON e.uid = d.event_uid "
-    "WHERE e.inbox_provider = ? AND e.inbox_event_id = ? ORDER BY d.rowid"
+    f"WHERE e.inbox_provider = ? AND e.inbox_event_id = ? ORDER BY {_ORDER}"
 )
 # Webhooks whose handling is not over: a delivery not succeeded, or a pre-outbox row.
 _UNFINISHED_WEBHOOKS: Final = f"""
@@ -154,6 +162,43 @@ def _seconds(value: datetime) -> float:
     return value.timestamp()
 
 
+class _Claimer:
+    """Claims made by :meth:`SQLiteOutboxMixin.outbox_accept` for the deliveries it creates."""
+
+    __slots__ = ("_at", "_seconds", "_source", "_until")
+
+    def __init__(self, now: float, source: str, lease: timedelta) -> None:
+        self._source = source
+        self._seconds = now + lease.total_seconds()
+        self._at = datetime.fromtimestamp(now, UTC)
+        self._until = datetime.fromtimestamp(self._seconds, UTC)
+
+    def lease(self) -> tuple[str, float]:
+        """A fresh token and the lease's end, as the row stores them."""
+        from secrets import token_hex
+
+        return token_hex(16), self._seconds
+
+    def made(self, did: str, event: NewEvent, listener: str, token: str) -> DeliveryClaim:
+        """The claim of the RUNNING delivery just inserted (the row as the store holds it)."""
+        at = self._at
+        delivery = Delivery(
+            id=did,
+            event_uid=event.uid,
+            event_name=event.name,
+            listener_id=listener,
+            status=DeliveryStatus.RUNNING,
+            attempts=1,
+            next_attempt_at=at,
+            last_error=None,
+            lease_until=self._until,
+            created_at=at,
+            updated_at=at,
+        )
+        stored = StoredEvent(event.uid, event.name, event.payload, self._source, at)
+        return DeliveryClaim(delivery, stored, token)
+
+
 class SQLiteOutboxMixin:
     """:class:`~vbwd_plugins.delivery.Outbox` methods for :class:`SQLiteStateStore`."""
 
@@ -167,46 +212,84 @@ class SQLiteOutboxMixin:
             self, plugin_name: str | None, action: str
         ) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def outbox_accept(self, receipt: WebhookReceipt | None, events: Sequence[NewEvent]) -> Accepted:
+    def outbox_accept(
+        self,
+        receipt: WebhookReceipt | None,
+        events: Sequence[NewEvent],
+        *,
+        lease: timedelta | None = None,
+    ) -> Accepted:
         """Record the inbox row, events and deliveries in one ``BEGIN IMMEDIATE`` commit."""
-        now = time.time()
+        if lease is not None:
+            check_lease(lease)
         provider = None if receipt is None else receipt.provider
         with self._using(provider, "record events and deliveries") as conn, immediate(conn):
-            inbox: tuple[str | None, str | None] = (None, None)
-            source, wrote = "publish", False
-            if receipt is not None:
-                key = (receipt.provider, receipt.event_id)
-                inbox_row = (*key, receipt.event_type, receipt.payload, now, now)
-                if (
-                    conn.execute(_INSERT_INBOX, inbox_row).rowcount == 0
-                    and conn.execute(_UPGRADE_INBOX, (*key, now)).rowcount == 0
-                ):
-                    found = conn.execute(f"SELECT d.id, d.status {_OF_WEBHOOK}", key).fetchall()
-                    return Accepted(False, *_split(found))
-                source, inbox = f"webhook:{receipt.provider}", key
-                wrote = True
-            ids: list[str] = []
-            again: list[str] = []  # recorded before (an event uid seen again): status unknown
-            for event in events:
-                event_row = (event.uid, event.name, event.payload, source, *inbox, now)
-                wrote = conn.execute(_INSERT_EVENT, event_row).rowcount == 1 or wrote
-                for listener in listener_ids(event):
-                    did = delivery_id(event.uid, listener)
-                    ids.append(did)
-                    row = (did, event.uid, event.name, listener, now, now, now)
-                    if conn.execute(_INSERT_DELIVERY, row).rowcount == 1:
-                        wrote = True
-                    else:
-                        again.append(did)
-            if not again:
-                return Accepted(wrote, tuple(ids))
-            marks = ",".join("?" * len(again))
-            status = dict(
-                conn.execute(
-                    f"SELECT id, status FROM vbwd_deliveries WHERE id IN ({marks})", again
-                ).fetchall()
-            )
-        return Accepted(wrote, *_split([(did, status.get(did, _PENDING)) for did in ids]))
+            return self._outbox_record(conn, receipt, events, lease)
+
+    def outbox_accept_in(self, connection: object, events: Sequence[NewEvent]) -> Accepted:
+        """Record published events on the host's ``sqlite3`` connection, in its transaction."""
+        from vbwd_plugins.stores._outbox_host import sqlite_in_host_transaction
+
+        with self._using(None, "find the database file") as own:
+            files = own.execute("PRAGMA database_list").fetchall()
+        with sqlite_in_host_transaction(repr(self), files, connection) as conn:
+            return self._outbox_record(conn, None, events)
+
+    def _outbox_record(
+        self,
+        conn: sqlite3.Connection,
+        receipt: WebhookReceipt | None,
+        events: Sequence[NewEvent],
+        lease: timedelta | None = None,
+    ) -> Accepted:
+        """The writes of :meth:`outbox_accept`, in the transaction open on ``conn``."""
+        now = time.time()
+        inbox: tuple[str | None, str | None] = (None, None)
+        source, wrote = "publish", False
+        if receipt is not None:
+            key = (receipt.provider, receipt.event_id)
+            inbox_row = (*key, receipt.event_type, receipt.payload, now, now)
+            if (
+                conn.execute(_INSERT_INBOX, inbox_row).rowcount == 0
+                and conn.execute(_UPGRADE_INBOX, (*key, now)).rowcount == 0
+            ):
+                found = conn.execute(f"SELECT d.id, d.status {_OF_WEBHOOK}", key).fetchall()
+                return Accepted(False, *_split(found))
+            source, inbox = f"webhook:{receipt.provider}", key
+            wrote = True
+        ids: list[str] = []
+        again: list[str] = []  # recorded before (an event uid seen again): status unknown
+        claims: list[DeliveryClaim] = []
+        claim = _Claimer(now, source, lease) if lease is not None else None
+        for event in events:
+            event_row = (event.uid, event.name, event.payload, source, *inbox, now)
+            wrote = conn.execute(_INSERT_EVENT, event_row).rowcount == 1 or wrote
+            for listener in listener_ids(event):
+                did = delivery_id(event.uid, listener)
+                token: str | None = None
+                until: float | None = None
+                if claim is not None:
+                    token, until = claim.lease()
+                row = (did, event.uid, event.name, listener)
+                state = (_PENDING, 0) if token is None else (_RUNNING, 1)
+                params = (*row, *state, token, until, len(ids), now)
+                if conn.execute(_INSERT_DELIVERY, params).rowcount == 1:
+                    wrote = True
+                    if claim is not None and token is not None:
+                        claims.append(claim.made(did, event, listener, token))
+                else:
+                    again.append(did)
+                ids.append(did)
+        if not again:
+            return Accepted(wrote, tuple(ids), (), tuple(claims))
+        marks = ",".join("?" * len(again))
+        status = dict(
+            conn.execute(
+                f"SELECT id, status FROM vbwd_deliveries WHERE id IN ({marks})", again
+            ).fetchall()
+        )
+        pending, dead = _split([(did, status.get(did, _PENDING)) for did in ids])
+        return Accepted(wrote, pending, dead, tuple(claims))
 
     def delivery_claim(
         self, delivery_id: str, *, lease: timedelta, due_only: bool = True
@@ -284,7 +367,7 @@ class SQLiteOutboxMixin:
         with self._using(None, "list deliveries") as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM vbwd_deliveries d {clause}"
-                "ORDER BY d.updated_at DESC, d.rowid DESC LIMIT ?",
+                "ORDER BY d.updated_at DESC, d.created_at DESC, d.seq DESC LIMIT ?",
                 (*params, limit),
             ).fetchall()
         return [_delivery(row) for row in rows]
@@ -313,7 +396,7 @@ class SQLiteOutboxMixin:
                 f"SELECT {_COLUMNS} FROM vbwd_deliveries d "
                 f"WHERE (status = '{_PENDING}' AND next_attempt_at <= ?1) "
                 f"OR (status = '{_RUNNING}' AND lease_until <= ?1) "
-                "ORDER BY coalesce(next_attempt_at, lease_until), d.rowid LIMIT ?2",
+                f"ORDER BY coalesce(next_attempt_at, lease_until), {_ORDER} LIMIT ?2",
                 (at, limit),
             ).fetchall()
         return [_delivery(row) for row in rows]
@@ -350,10 +433,10 @@ class SQLiteOutboxMixin:
             rows = conn.execute(
                 f"UPDATE vbwd_deliveries SET status = '{_PENDING}', next_attempt_at = ?, "
                 "lease_token = NULL, lease_until = NULL, updated_at = ? "
-                f"WHERE {' AND '.join(where)} RETURNING rowid, id",
+                f"WHERE {' AND '.join(where)} RETURNING created_at, seq, id",
                 (now, now, *params),
             ).fetchall()
-        return [did for _, did in sorted(rows)]
+        return [did for _, _, did in sorted(rows)]
 
     def deliveries_purge(self, *, older_than: timedelta) -> int:
         """Delete SUCCEEDED deliveries, then events left without any, older than that."""

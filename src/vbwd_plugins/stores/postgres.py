@@ -26,7 +26,7 @@ from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
 from vbwd_plugins.stores._inbox_postgres import PostgresInboxMixin
 from vbwd_plugins.stores._migrations import apply_postgres
-from vbwd_plugins.stores._outbox_postgres import ASYNC_COMMIT, PostgresOutboxMixin
+from vbwd_plugins.stores._outbox_postgres import PostgresOutboxMixin
 
 if TYPE_CHECKING:
     import psycopg
@@ -338,7 +338,8 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
     def _mark(
         self, action: str, query: sql.Composed, params: tuple[Any, ...] | dict[str, Any]
     ) -> int:
-        """Run one token-guarded ``UPDATE``; retry it when the connection drops.
+        """Run one token-guarded ``UPDATE`` (one statement, its own transaction: see
+        ``ASYNC_COMMIT``); retry it when the connection drops.
 
         Safe to repeat: the guard matches the same row again (or none), so a retry after a
         commit whose answer was lost changes nothing more. Returns the row count.
@@ -346,8 +347,7 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
         psycopg = self._psycopg
         for attempt in range(1, MARK_TRIES + 1):
             try:
-                with self._live_pool(None).connection() as conn, conn.transaction():
-                    conn.execute(ASYNC_COMMIT)
+                with self._live_pool(None).connection() as conn:  # autocommit
                     return int(conn.execute(query, params).rowcount)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if attempt == MARK_TRIES:

@@ -33,17 +33,25 @@ def failed(span: OtelSpan, error_type: str, description: str | None = None) -> N
 
 
 class Live(Span):
-    """A recording span made current for the ``with`` block."""
+    """A recording span made current for the ``with`` block.
+
+    Without a tracer (``active`` ``None``: no tracer provider) no span is started, and the
+    subclasses record only their metrics.
+    """
 
     __slots__ = ("_manager", "span")
 
     def __init__(
         self,
-        active: Tracer,
+        active: Tracer | None,
         name: str,
         kind: SpanKind | None,
         attributes: Mapping[str, AttributeValue],
     ) -> None:
+        self.span: OtelSpan | None = None
+        self._manager: Any = None
+        if active is None:
+            return
         from opentelemetry.trace import SpanKind
 
         self._manager = active.start_as_current_span(
@@ -55,7 +63,8 @@ class Live(Span):
         )
 
     def __enter__(self) -> Span:
-        self.span = self._manager.__enter__()
+        if self._manager is not None:
+            self.span = self._manager.__enter__()
         return self
 
     def __exit__(
@@ -64,7 +73,9 @@ class Live(Span):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc is not None:
+        if self._manager is None:
+            return
+        if exc is not None and self.span is not None:
             failed(self.span, type(exc).__qualname__)
         self._manager.__exit__(kind, exc, traceback)
 
@@ -77,14 +88,15 @@ class Webhook(Live):
 
     __slots__ = ("_provider", "_started")
 
-    def __init__(self, active: Tracer, provider: str, attributes: dict[str, Any]) -> None:
-        from opentelemetry.trace import SpanKind, get_current_span
+    def __init__(self, active: Tracer | None, provider: str, attributes: dict[str, Any]) -> None:
+        kind = None
+        if active is not None:
+            from opentelemetry.trace import SpanKind, get_current_span
 
-        # SERVER unless a web framework's instrumentation already opened the request's span.
-        inside = get_current_span().get_span_context().is_valid
-        super().__init__(
-            active, "vbwd.webhook", SpanKind.INTERNAL if inside else SpanKind.SERVER, attributes
-        )
+            # SERVER unless a web framework's instrumentation already opened the request's span.
+            inside = get_current_span().get_span_context().is_valid
+            kind = SpanKind.INTERNAL if inside else SpanKind.SERVER
+        super().__init__(active, "vbwd.webhook", kind, attributes)
         self._provider = provider
         self._started = time.perf_counter()
 
@@ -93,15 +105,16 @@ class Webhook(Live):
         body: Mapping[str, Any] = getattr(response, "body", {})
         outcome, reason = _outcome(status, body)
         span = self.span
-        span.set_attribute("http.response.status_code", status)
-        span.set_attribute("vbwd.webhook.outcome", outcome)
-        event_id = body.get("event_id")
-        if isinstance(event_id, str):
-            span.set_attribute("vbwd.webhook.event_id", event_id[:200])
-        if reason:
-            span.set_attribute("vbwd.webhook.reason", reason)
-        if status >= 500:
-            failed(span, str(status))
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            span.set_attribute("vbwd.webhook.outcome", outcome)
+            event_id = body.get("event_id")
+            if isinstance(event_id, str):
+                span.set_attribute("vbwd.webhook.event_id", event_id[:200])
+            if reason:
+                span.set_attribute("vbwd.webhook.reason", reason)
+            if status >= 500:
+                failed(span, str(status))
         found = instruments()
         if found is not None:
             provider = "unknown" if status == 404 else self._provider  # never a caller's string
@@ -135,19 +148,23 @@ class Delivery(Live):
 
     __slots__ = ("_attempts", "_event", "_listener")
 
-    def __init__(self, active: Tracer, delivery: DeliveryLike) -> None:
-        from opentelemetry.trace import SpanKind
+    def __init__(self, active: Tracer | None, delivery: DeliveryLike) -> None:
+        if active is None:
+            super().__init__(None, "", None, {})
+        else:
+            from opentelemetry.trace import SpanKind
 
-        attributes: dict[str, AttributeValue] = {
-            "messaging.system": MESSAGING_SYSTEM,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "deliver",
-            "messaging.destination.name": delivery.event_name,
-            "messaging.consumer.group.name": delivery.listener_id,
-            "messaging.message.id": delivery.id,
-            "vbwd.delivery.attempt": delivery.attempts,
-        }
-        super().__init__(active, f"deliver {delivery.event_name}", SpanKind.CONSUMER, attributes)
+            attributes: dict[str, AttributeValue] = {
+                "messaging.system": MESSAGING_SYSTEM,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "deliver",
+                "messaging.destination.name": delivery.event_name,
+                "messaging.consumer.group.name": delivery.listener_id,
+                "messaging.message.id": delivery.id,
+                "vbwd.delivery.attempt": delivery.attempts,
+            }
+            name = f"deliver {delivery.event_name}"
+            super().__init__(active, name, SpanKind.CONSUMER, attributes)
         self._event = delivery.event_name
         self._listener = delivery.listener_id
         self._attempts = delivery.attempts
@@ -155,9 +172,11 @@ class Delivery(Live):
     def ended(self, result: _R) -> _R:
         outcome = str(getattr(result, "outcome", ""))
         error = getattr(result, "error", None)
-        self.span.set_attribute("vbwd.delivery.outcome", outcome)
-        if outcome in ("retry", "dead") and isinstance(error, str):
-            failed(self.span, error.partition(":")[0][:100])
+        span = self.span
+        if span is not None:
+            span.set_attribute("vbwd.delivery.outcome", outcome)
+            if outcome in ("retry", "dead") and isinstance(error, str):
+                failed(span, error.partition(":")[0][:100])
         _count_run(self._event, self._listener, outcome, self._attempts)
         return result
 
@@ -191,7 +210,9 @@ class Dispatch(Live):
 
     def ended(self, result: _R) -> _R:
         errors = len(getattr(result, "errors", ()))
-        self.span.set_attribute("vbwd.event.listener_failures", errors)
-        if errors:
-            failed(self.span, "ListenerFailure", f"{errors} listener(s) failed")
+        span = self.span
+        if span is not None:
+            span.set_attribute("vbwd.event.listener_failures", errors)
+            if errors:
+                failed(span, "ListenerFailure", f"{errors} listener(s) failed")
         return result

@@ -2,9 +2,11 @@
 
 Call sites use one line each. Without the OpenTelemetry API every helper hands back the
 shared no-op :data:`NOOP`, so the cost is a branch; the recording spans (``_live``) load
-the first time a tracer exists. Spans record an exception's *type* (``error.type``) and
-never its message, a payload, a header or a secret: messages of provider and payload
-errors may quote what a caller sent.
+the first time a tracer exists. With the API but no tracer provider (OpenTelemetry's
+default, whose spans go nowhere) no span is started: the webhook and delivery helpers then
+record only their metrics, the others hand back :data:`NOOP`. Spans record an exception's
+*type* (``error.type``) and never its message, a payload, a header or a secret: messages of
+provider and payload errors may quote what a caller sent.
 
 Attribute names follow OpenTelemetry's semantic conventions where one exists: HTTP server
 (``http.request.method``, ``http.response.status_code``, ``client.address``,
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vbwd_plugins.telemetry._state import NOOP, Span, tracer
+from vbwd_plugins.telemetry._state import NOOP, Span, recording, tracer
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
@@ -36,9 +38,9 @@ __all__ = [
 
 
 def span(name: str, **attributes: AttributeValue) -> Span:
-    """An internal span around a ``with`` block (``NOOP`` without the API)."""
+    """An internal span around a ``with`` block (``NOOP`` when nothing records spans)."""
     active = tracer()
-    if active is None:
+    if active is None or not recording():
         return NOOP
     from vbwd_plugins.telemetry._live import Live
 
@@ -60,7 +62,7 @@ def webhook_request(provider: str, remote_addr: str | None, size: int) -> Span:
     }
     if remote_addr:
         attributes["client.address"] = str(remote_addr)
-    return Webhook(active, name, attributes)
+    return Webhook(active if recording() else None, name, attributes)
 
 
 def listener_delivery(delivery: DeliveryLike) -> Span:
@@ -70,13 +72,13 @@ def listener_delivery(delivery: DeliveryLike) -> Span:
         return NOOP
     from vbwd_plugins.telemetry._live import Delivery
 
-    return Delivery(active, delivery)
+    return Delivery(active if recording() else None, delivery)
 
 
 def dispatch_span(event_name: str, listeners: int) -> Span:
     """The span of one dispatch (on a tracing dispatcher), finished with :meth:`Span.ended`."""
     active = tracer()
-    if active is None:
+    if active is None or not recording():
         return NOOP
     from vbwd_plugins.telemetry._live import Dispatch
 
@@ -92,5 +94,7 @@ def lifecycle_span(action: str, name: str) -> Span:
     from vbwd_plugins.telemetry._metrics import instruments
 
     instruments()  # makes the plugin status gauge (cached after the first call)
+    if not recording():
+        return NOOP
     attributes = {"vbwd.plugin.name": str(name), "vbwd.plugin.action": action}
     return Live(active, f"vbwd.plugin.{action}", None, attributes)

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Protocol
 
     from opentelemetry.metrics import Meter, MeterProvider
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         def get_all_plugins(self) -> Sequence[Any]: ...
 
 
-__all__ = ["NOOP", "SCOPE", "Span", "meter", "state", "tracer", "watch_plugins"]
+__all__ = ["NOOP", "SCOPE", "Span", "meter", "recording", "state", "tracer", "watch_plugins"]
 
 #: The instrumentation scope of every span and instrument vbwd-plugins makes.
 SCOPE: Final = "vbwd_plugins"
@@ -51,6 +51,7 @@ class _State:
     __slots__ = (
         "checked",
         "instruments",
+        "live",
         "lock",
         "meter_provider",
         "off",
@@ -66,6 +67,8 @@ class _State:
         self.checked = False
         #: True when the API is not installed: every helper is a no-op.
         self.off = False
+        #: True once a global tracer provider (not OpenTelemetry's proxy) was seen.
+        self.live = False
         self.lock = threading.Lock()
         self.tracer: Tracer | None = None
         self.tracer_provider: TracerProvider | None = None
@@ -81,12 +84,24 @@ class _State:
 state: Final = _State()
 
 
+# OpenTelemetry's stand-in tracer providers and its global provider's getter, once loaded.
+_UNSET: tuple[type, ...] = ()
+_global_provider: Callable[[], object] = object
+
+
 def _check() -> bool:
     """Import the API once; ``True`` when it is there."""
+    global _UNSET, _global_provider
     if not state.checked:
         try:
             import opentelemetry.metrics
-            import opentelemetry.trace  # noqa: F401 - loaded here, once
+            import opentelemetry.trace  # loaded here, once
+
+            _UNSET = (
+                opentelemetry.trace.ProxyTracerProvider,
+                opentelemetry.trace.NoOpTracerProvider,
+            )
+            _global_provider = opentelemetry.trace.get_tracer_provider
         except ImportError:
             state.off = True
         state.checked = True
@@ -103,6 +118,22 @@ def tracer() -> Tracer | None:
     provider = state.tracer_provider or trace.get_tracer_provider()
     found = state.tracer = provider.get_tracer(SCOPE)
     return found
+
+
+def recording() -> bool:
+    """Whether spans go anywhere: a tracer provider was configured or set globally.
+
+    Until then OpenTelemetry's global provider is a proxy whose spans are no-ops; the span
+    helpers then skip the span (a few microseconds each) and keep only the metrics.
+    """
+    if state.live or state.tracer_provider is not None:
+        return True
+    if state.off or not _check():
+        return False
+    if isinstance(_global_provider(), _UNSET):
+        return False
+    state.live = True  # a global provider, once set, is never replaced
+    return True
 
 
 def meter() -> Meter | None:

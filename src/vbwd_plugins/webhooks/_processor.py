@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, final
 
-from vbwd_plugins.delivery._model import DeliveryStatus, WebhookReceipt
+from vbwd_plugins.delivery._model import DeliveryClaim, DeliveryStatus, WebhookReceipt
 from vbwd_plugins.delivery._outbox import Outbox
 from vbwd_plugins.delivery._runner import DEFAULT_LEASE, RunOutcome, RunResult
 from vbwd_plugins.delivery._service import DeliveryService
@@ -217,9 +217,10 @@ class WebhookProcessor:
             return _response(500, "error", event_id, error="event cannot be stored")
         receipt = WebhookReceipt(provider, event_id, received.event_type, text)
         service = self.deliveries
+        inline = service.engine is None  # then the new deliveries are recorded claimed
         try:
             with span("vbwd.webhook.record", **{"vbwd.webhook.events": len(events)}):
-                accepted = service.record_webhook(receipt, events)
+                accepted = service.record_webhook(receipt, events, claim=inline)
         except EventSerializationError as exc:
             logger.error("webhook %r/%r: an event cannot be stored: %s", provider, event_id, exc)
             return _response(500, "error", event_id, error="event cannot be stored")
@@ -235,7 +236,9 @@ class WebhookProcessor:
         if not accepted.new and not accepted.pending:
             logger.debug("webhook %r/%r already delivered: 200", provider, event_id)
             return _response(200, "duplicate", event_id)
-        return self._deliver(service, event_id, accepted.pending, first=accepted.new)
+        return self._deliver(
+            service, event_id, accepted.pending, first=accepted.new, claims=accepted.claims
+        )
 
     def replay(self, provider: str, event_id: str) -> WebhookResponse:
         """Run again the deliveries of a stored webhook that did not succeed.
@@ -304,15 +307,22 @@ class WebhookProcessor:
         return None
 
     def _deliver(
-        self, service: DeliveryService, event_id: str, pending: tuple[str, ...], *, first: bool
+        self,
+        service: DeliveryService,
+        event_id: str,
+        pending: tuple[str, ...],
+        *,
+        first: bool,
+        claims: tuple[DeliveryClaim, ...] = (),
     ) -> WebhookResponse:
-        """Run ``pending`` inline and answer for them, or submit them and answer 200."""
+        """Run ``pending`` inline (under ``claims`` where given) and answer for them, or
+        submit them and answer 200."""
         engine = service.engine
-        if engine is not None:
+        if engine is not None and not claims:
             service.deliver(pending)  # a failed submission is logged; the sweep re-submits
             return _response(200, "accepted" if pending or not first else "processed", event_id)
         try:
-            results = service.run_inline(pending)
+            results = service.run_inline(pending, claims)
         except StoreError as exc:
             logger.error("webhook %r: a delivery could not be claimed: %s", event_id, exc)
             return _response(500, "error", event_id, error="inbox unavailable")
