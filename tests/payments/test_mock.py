@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
 from uuid import uuid4
 
 import pytest
@@ -16,6 +15,7 @@ from vbwd_plugins import (
     PaymentStatus,
     WebhookVerificationError,
 )
+from vbwd_plugins.errors import UnsupportedOperationError
 from vbwd_plugins.testing import (
     MockOutcome,
     MockPaymentPlugin,
@@ -123,6 +123,38 @@ def test_refunds_cannot_exceed_the_payment(mock_plugin: MockPaymentPlugin) -> No
     assert mock_plugin.get_payment(payment).status is PaymentStatus.REFUNDED
 
 
+def test_refunds_queue_a_payment_refunded_webhook(mock_plugin: MockPaymentPlugin) -> None:
+    """Each refund queues one signed payment.refunded: its amount, refund id, the host ids."""
+    sub, user = uuid4(), uuid4()
+    created = mock_plugin.create_payment_intent(Decimal("10.00"), "USD", sub, user)
+    payment = created.transaction_id
+    assert payment is not None
+    mock_plugin.process_payment(payment, "pm")
+    first = mock_plugin.refund_payment(payment, Money("6", "USD"), idempotency_key="r1")
+    assert mock_plugin.refund_payment(payment, Money("6", "USD"), idempotency_key="r1") == first
+    mock_plugin.script(MockOutcome.ERROR, operation="refund_payment")
+    assert not mock_plugin.refund_payment(payment).success
+    assert not mock_plugin.refund_payment(payment, Decimal("5")).success  # more than is left
+    assert len(mock_plugin.pending_webhooks) == 1, "one webhook per refund made, none otherwise"
+    rest = mock_plugin.refund_payment(payment)
+    events = mock_plugin.deliver_pending()
+    assert [e.name for e in events] == ["payment.refunded", "payment.refunded"]
+    dispatcher = mock_plugin.event_dispatcher
+    assert isinstance(dispatcher, RecordingDispatcher)
+    assert [e.name for e in dispatcher.events] == ["payment.refunded"] * 2  # sent, verified
+    seen = [
+        (e.data["transaction_id"], e.data["amount"], e.data["currency"], e.data["refund_id"])
+        for e in events
+    ]
+    assert seen == [
+        (payment, 600, "USD", first.transaction_id),
+        (payment, 400, "USD", rest.transaction_id),
+    ]
+    assert {(e.data["subscription_id"], e.data["user_id"]) for e in events} == {
+        (str(sub), str(user))
+    }
+
+
 def test_unknown_payment_is_not_found(mock_plugin: MockPaymentPlugin) -> None:
     """Operations on an unknown id fail with NOT_FOUND."""
     assert mock_plugin.get_payment("nope").error_code is PaymentErrorCode.NOT_FOUND
@@ -183,22 +215,53 @@ def test_unknown_webhook_types_emit_nothing(mock_plugin: MockPaymentPlugin) -> N
     assert mock_plugin.payment_events_from_webhook({"type": "customer.created"}) == ()
 
 
-class LimitedMock(MockPaymentPlugin):
-    """A provider with only full refunds and webhooks."""
-
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.REFUNDS, Capability.WEBHOOKS}
-    )
-
-
 class TestLimitedProviderConformance(ProviderConformanceSuite):
     """A provider declaring few capabilities passes; the rest is checked as unsupported."""
 
     @pytest.fixture
     def payment_provider_harness(self) -> object:
-        """A mock with restricted capabilities."""
-        plugin = LimitedMock()
+        """A mock declaring only full refunds and webhooks."""
+        plugin = MockPaymentPlugin(capabilities={Capability.REFUNDS, Capability.WEBHOOKS})
         return plugin.harness()
+
+
+def test_capabilities_argument_declares_fewer() -> None:
+    """capabilities= narrows what one mock declares; undeclared operations then raise."""
+    limited = MockPaymentPlugin(capabilities=[Capability.REFUNDS, "webhooks"])
+    assert limited.capabilities == {Capability.REFUNDS, Capability.WEBHOOKS}
+    assert MockPaymentPlugin().capabilities == frozenset(Capability)  # others keep them all
+    assert limited.supports(Capability.WEBHOOKS)
+    assert not limited.supports(Capability.SUBSCRIPTIONS)
+    with pytest.raises(UnsupportedOperationError):
+        limited.cancel_payment("mock_pay_1")
+    with pytest.raises(UnsupportedOperationError):
+        limited.create_customer()
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "message"),
+    [
+        (["refunds", "teleport"], "'teleport'"),
+        ([Capability.PARTIAL_REFUNDS], "partial_refunds needs refunds"),
+        ([Capability.PARTIAL_CAPTURE], "partial_capture needs manual_capture"),
+    ],
+)
+def test_capabilities_argument_is_validated(capabilities: list[str], message: str) -> None:
+    """Unknown capabilities, or a partial one without its whole, are refused by name."""
+    with pytest.raises(ValueError, match=message) as info:
+        MockPaymentPlugin("acme", capabilities=capabilities)
+    assert "acme" in str(info.value)
+    with pytest.raises(TypeError, match="not a str"):
+        MockPaymentPlugin("acme", capabilities="refunds")
+
+
+def test_a_mock_without_webhooks_queues_none() -> None:
+    """A mock declaring no WEBHOOKS sends none: a refund queues nothing."""
+    mock = MockPaymentPlugin(capabilities={Capability.REFUNDS})
+    payment = _create(mock)
+    mock.process_payment(payment, "pm")
+    assert mock.refund_payment(payment).success
+    assert mock.pending_webhooks == []
 
 
 def test_failing_listener_fails_the_delivery(mock_plugin: MockPaymentPlugin) -> None:

@@ -17,6 +17,7 @@ from vbwd_plugins.payments import (
     DisputeOutcome,
     Plan,
     Proration,
+    SubscriptionCancelled,
     SubscriptionRequest,
     SubscriptionStatus,
 )
@@ -187,15 +188,11 @@ def test_state_transitions_are_checked(mock: MockPaymentPlugin) -> None:
     assert again.error_code is PaymentErrorCode.INVALID_REQUEST
 
 
-class NoDisputesNoCustomers(MockPaymentPlugin):
-    """A mock declaring less than it could."""
-
-    capabilities = frozenset(Capability) - {Capability.DISPUTES, Capability.CUSTOMERS}
-
-
 def test_undeclared_capabilities_raise() -> None:
     """Undeclared billing operations and dispute controls raise UnsupportedOperationError."""
-    limited = NoDisputesNoCustomers()
+    limited = MockPaymentPlugin(
+        capabilities=frozenset(Capability) - {Capability.DISPUTES, Capability.CUSTOMERS}
+    )
     with pytest.raises(UnsupportedOperationError):
         limited.create_customer()
     with pytest.raises(UnsupportedOperationError):
@@ -309,11 +306,42 @@ def test_lifecycle_trial_renew_fail_recover_cancel(mock: MockPaymentPlugin) -> N
     assert mock.cancel_subscription(sub).unwrap().cancel_at_period_end
     period_end = mock.get_subscription(sub).unwrap().current_period_end
     assert period_end is not None
-    assert mock.advance(period_end - mock.clock.now() - timedelta(seconds=1)) == []
+    scheduled = mock.advance(period_end - mock.clock.now() - timedelta(seconds=1))
+    assert names(scheduled) == ["subscription.cancelled"]  # announced when requested
     cancelled = mock.advance(timedelta(days=90))
     assert names(cancelled) == ["subscription.cancelled"]
     assert (cancelled[0].data["at_period_end"], cancelled[0].data["ends_at"]) == (True, period_end)
     assert cancelled[0].data["occurred_at"] == period_end
+
+
+def test_cancel_at_period_end_is_announced_when_requested_and_when_it_ends(
+    mock: MockPaymentPlugin,
+) -> None:
+    """Like Stripe: subscription.cancelled(at_period_end) queued when asked, again at the end."""
+    sub = subscribe(mock)
+    period_end = mock.get_subscription(sub).unwrap().current_period_end
+    mock.advance(timedelta(days=3))
+    requested_at = mock.clock.now()
+    assert mock.cancel_subscription(sub, at_period_end=True).unwrap().cancel_at_period_end
+    assert len(mock.pending_webhooks) == 1, "queued like other operation webhooks"
+    [scheduled] = mock.deliver_pending()
+    announced = BillingEventData.from_event(scheduled)
+    assert isinstance(announced, SubscriptionCancelled)
+    assert (announced.at_period_end, announced.ends_at) == (True, period_end)
+    assert (announced.status, announced.occurred_at) == (SubscriptionStatus.ACTIVE, requested_at)
+    assert (announced.subscription_id, announced.user_id) == ("s1", "u1")
+    mock.cancel_subscription(sub, at_period_end=True).unwrap()  # already scheduled: no news
+    assert mock.pending_webhooks == []
+    assert period_end is not None
+    [ended] = mock.advance(period_end - mock.clock.now())
+    final = BillingEventData.from_event(ended)
+    assert isinstance(final, SubscriptionCancelled)
+    assert (final.status, final.at_period_end, final.ends_at) == (
+        SubscriptionStatus.CANCELLED,
+        True,
+        period_end,
+    )
+    assert final.occurred_at == period_end
 
 
 def test_retries_exhausted_cancel_the_subscription(mock: MockPaymentPlugin) -> None:

@@ -179,10 +179,19 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
 
     @invariant()
     def nothing_after_cancellation(self) -> None:
-        """No event follows subscription.cancelled; it is sent at most once."""
-        names = [e.name for e in self.events]
-        if "subscription.cancelled" in names:
-            assert names.index("subscription.cancelled") == len(names) - 1, names
+        """Nothing follows the cancellation that ends it; each kind is sent at most once."""
+        cancelled = [e for e in self.events if e.name == "subscription.cancelled"]
+        ended = [e for e in cancelled if e.data["status"] == "cancelled"]
+        assert len(ended) <= 1, ended
+        if ended:
+            assert self.events[-1] is ended[0], [e.name for e in self.events]
+        scheduled = [e for e in cancelled if e.data["status"] != "cancelled"]
+        assert len(scheduled) <= 1, scheduled  # announced once, when requested
+        for event in scheduled:  # the period end it announced is when it ends
+            assert event.data["at_period_end"] is True
+            assert event.data["ends_at"] == event.data["current_period_end"]
+            if ended and ended[0].data["at_period_end"]:
+                assert ended[0].data["ends_at"] == event.data["ends_at"]
 
     @invariant()
     def periods_move_forward(self) -> None:
@@ -200,6 +209,9 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
         last = self.events[-1]
         assert last.data["status"] == current.status.value, (last.name, current.status)
         expected = _STATUS_AFTER.get(last.name)
+        if last.name == "subscription.cancelled" and last.data["status"] != "cancelled":
+            expected = None  # a cancellation at period end, announced: still live until then
+            assert current.cancel_at_period_end, current
         assert expected is None or current.status in expected, (last.name, current.status)
         assert (last.data["subscription_id"], last.data["user_id"]) == ("s1", "u1")
 

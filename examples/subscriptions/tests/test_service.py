@@ -18,7 +18,6 @@ import subscriptions_example
 from flask.testing import FlaskClient
 
 from vbwd_plugins import Capability, PluginManager, SQLiteStateStore
-from vbwd_plugins.payments import PaymentEventType
 from vbwd_plugins.testing import MockOutcome, MockPaymentPlugin
 
 
@@ -68,9 +67,8 @@ def app(tmp_path: Path) -> Iterator[App]:
     manager = PluginManager(store=store)
     mock = MockPaymentPlugin()
     mock.auto_deliver = False
-    payments_only = MockPaymentPlugin("payments-only")
     # A provider that takes payments but sells no subscriptions.
-    setattr(payments_only, "capabilities", frozenset({Capability.REFUNDS}))  # noqa: B010
+    payments_only = MockPaymentPlugin("payments-only", capabilities={Capability.REFUNDS})
     for plugin in (mock, payments_only):
         manager.register_plugin(plugin)
         manager.initialize_plugin(plugin.metadata.name, {})
@@ -158,6 +156,10 @@ def test_cancel_asks_for_the_end_of_the_period(app: App) -> None:
     (call,) = app.mock.calls_to("cancel_subscription")
     assert call.arguments["at_period_end"] is True
     assert call.idempotency_key == f"cancel-{sub['id']}"
+    app.deliver()  # subscription.cancelled(at_period_end) at once: access kept until the end
+    scheduled = app.show(sub["id"])
+    assert (scheduled["status"], scheduled["cancel_at_period_end"]) == ("trialing", True)
+    assert scheduled["ends_at"] == trial["paid_until"]
     app.mock.advance(timedelta(days=15))  # the period (the trial) ends: no charge
     app.deliver()
     ended = app.show(sub["id"])
@@ -188,16 +190,7 @@ def test_refund_of_the_last_payment(app: App) -> None:
     listed = app.client.get(f"/api/v1/subscriptions/{sub['id']}/payments").get_json()
     (payment,) = listed["payments"]
     assert call.arguments["transaction_id"] == payment["reference"]
-    body = app.mock.webhook_body(
-        PaymentEventType.REFUNDED,
-        transaction_id=payment["reference"],
-        amount=400,
-        currency="EUR",
-        refund_id=made.get_json()["refund_id"],
-    )
-    delivery = app.mock.webhook_delivery(body)
-    sent = app.client.post("/api/v1/webhooks/mock", data=body, headers=dict(delivery.headers))
-    assert sent.status_code == 200, sent.get_json()
+    app.deliver()  # the mock's payment.refunded for this refund
     listed = app.client.get(f"/api/v1/subscriptions/{sub['id']}/payments").get_json()
     assert [(r["amount"], r["status"]) for r in listed["refunds"]] == [("4.00", "refunded")]
     assert (listed["payments"][0]["amount"], listed["payments"][0]["refunded"]) == ("9.99", "4.00")

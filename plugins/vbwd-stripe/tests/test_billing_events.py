@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 from vbwd_stripe import StripePlugin
+from vbwd_stripe import _billing_events as billing_events_module
 from vbwd_stripe._billing_events import BILLING_EVENT_TYPES, billing_events
+from vbwd_stripe._billing_mapping import API_VERSION
 from vbwd_stripe._currency import stripe_units
 
 from vbwd_plugins import Money
@@ -325,6 +329,96 @@ def test_invoice_with_a_bad_amount_is_a_payload_error() -> None:
     """An amount that is not an integer is refused, naming the field."""
     with pytest.raises(WebhookPayloadError, match="amount_paid"):
         translate("invoice.paid", invoice(amount_paid="20.00"))
+
+
+def test_invoice_payment_failed_has_no_decline_reason() -> None:
+    """The invoice does not say why it was declined: error_code/message stay None.
+
+    ``last_finalization_error`` is about finalizing the invoice, not about the payment; the
+    decline is on the PaymentIntent (``payment.failed``).
+    """
+    error = {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}
+    inv = invoice(paid=False, last_finalization_error=error)
+    (data,) = translate("invoice.payment_failed", inv)
+    assert isinstance(data, SubscriptionPaymentFailed)
+    assert (data.error_code, data.error_message) == (None, None)
+
+
+def older_invoice(*, paid: bool = True) -> dict[str, Any]:
+    """A subscription invoice as an endpoint on API version 2024-06-20 sends it.
+
+    Before 2025-03-31 an invoice named its subscription at the top (``subscription``,
+    ``subscription_details.metadata``) and its ``payment_intent``, and had no ``parent``.
+    """
+    period = (T0 + MONTH, T0 + 2 * MONTH)
+    return {
+        "id": "in_1",
+        "object": "invoice",
+        "amount_due": 2000,
+        "amount_paid": 2000 if paid else 0,
+        "amount_remaining": 0 if paid else 2000,
+        "attempt_count": 1,
+        "attempted": True,
+        "billing_reason": "subscription_cycle",
+        "charge": "ch_1",
+        "collection_method": "charge_automatically",
+        "currency": "usd",
+        "customer": "cus_1",
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": "il_1",
+                    "object": "line_item",
+                    "amount": 2000,
+                    "currency": "usd",
+                    "period": {"start": period[0], "end": period[1]},
+                    "price": {"id": "price_pro", "object": "price", "unit_amount": 2000},
+                    "proration": False,
+                    "quantity": 1,
+                    "subscription": "sub_1",
+                    "subscription_item": "si_1",
+                    "type": "subscription",
+                }
+            ],
+            "has_more": False,
+            "url": "/v1/invoices/in_1/lines",
+        },
+        "livemode": False,
+        "metadata": {},
+        "next_payment_attempt": None,
+        "paid": paid,
+        "payment_intent": "pi_1",
+        "period_start": T0,
+        "period_end": T0 + MONTH,
+        "status": "paid" if paid else "open",
+        "subscription": "sub_1",
+        "subscription_details": {"metadata": {"subscription_id": SUB, "user_id": USER}},
+        "total": 2000,
+    }
+
+
+def test_invoices_from_an_older_api_version_are_not_guessed_and_warned_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint before 2025-03-31: no event, one warning naming both versions and the fix."""
+    monkeypatch.setattr(billing_events_module._Once, "warned", False)
+    caplog.set_level(logging.DEBUG, logger="vbwd_stripe._billing_events")
+    for event_type, paid in [("invoice.paid", True), ("invoice.payment_failed", False)]:
+        old = {**event(event_type, older_invoice(paid=paid)), "api_version": "2024-06-20"}
+        assert billing_events(old, provider="stripe") == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert all(part in warnings[0] for part in ("'2024-06-20'", API_VERSION, "create the"))
+    assert "invoice.paid" in warnings[0]
+    current_one_off = invoice(subscription=None, billing_reason="manual")
+    assert translate("invoice.paid", current_one_off) == []
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+def test_the_api_version_read_is_the_one_the_sdk_sends() -> None:
+    """The plugin's shapes and the pinned SDK's Stripe-Version are the same version."""
+    assert API_VERSION == stripe.api_version == "2026-10-28.endive"
 
 
 # -- checkout -----------------------------------------------------------------------------------

@@ -309,6 +309,27 @@ def test_pause_and_resume_collection(
     assert billing_names(standard_events(billing, deliveries)) == ["subscription.resumed"]
 
 
+def test_resuming_a_paused_subscription_resumes_it(
+    billing: StripePlugin, fake: FakeStripe, card_holder: Callable[[str], tuple[str, str]]
+) -> None:
+    """Stripe's own pause (status paused) ends with POST .../resume: ACTIVE, renewed, resumed."""
+    customer, card = card_holder("pm_card_visa")
+    sub_id = subscribe(billing, customer, card)
+    billing.client.v1.subscriptions.pause(sub_id)  # as Stripe does when a trial ends unpaid
+    assert billing.get_subscription(sub_id).unwrap().status is SubscriptionStatus.PAUSED
+    resumed, deliveries = api_events(
+        fake, lambda: billing.resume_subscription(sub_id, idempotency_key="resume-1")
+    )
+    sub = resumed.unwrap()
+    assert (sub.status, sub.provider_status) == (SubscriptionStatus.ACTIVE, "active")
+    (call,) = fake.requests_to(f"/v1/subscriptions/{sub_id}/resume")
+    assert call.idempotency_key == "resume-1:resume"
+    assert fake.subscriptions[sub_id]["status"] == "active"
+    # Stripe's defaults: a new period from now, its invoice charged at once.
+    names = billing_names(standard_events(billing, deliveries))
+    assert names == ["subscription.renewed", "subscription.resumed"]
+
+
 # -- disputes -------------------------------------------------------------------------------------
 
 
@@ -357,6 +378,28 @@ def test_a_renewal_invoice_leads_to_the_payment_refunds_and_disputes_name(
     refund = billing.refund_payment(invoice_id, Decimal("5.00"))
     assert refund.success and refund.metadata["payment_intent"] == payment.transaction_id
     assert (refund.amount, refund.currency) == (500, "USD")
+
+
+def test_refunding_a_renewal_invoice_names_the_host_ids(
+    billing: StripePlugin, fake: FakeStripe, card_holder: Callable[[str], tuple[str, str]]
+) -> None:
+    """The invoice's ids (its PaymentIntent has none) go on the result and the Refund."""
+    customer, card = card_holder("pm_card_visa")
+    sub_id = subscribe(billing, customer, card)
+    fake.renew(sub_id)
+    invoice_id = fake.subscriptions[sub_id]["latest_invoice"]
+    mark = len(fake.events)
+    refund = billing.refund_payment(invoice_id, Decimal("5.00"))
+    assert refund.success
+    assert (refund.metadata["subscription_id"], refund.metadata["user_id"]) == (SUB, USER)
+    assert fake.refunds[refund.transaction_id]["metadata"] == {
+        "subscription_id": SUB,
+        "user_id": USER,
+    }
+    created = [e for e in fake.events[mark:] if e["type"] == "refund.created"]
+    (event,) = standard_events(billing, fake.webhooks(created))
+    assert event.name == "payment.refunded"
+    assert (event.data["subscription_id"], event.data["user_id"]) == (SUB, USER)
 
 
 def test_an_unpaid_invoice_has_no_payment(

@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
 from vbwd_plugins.payments._events import PaymentEventData, PaymentEventType
 from vbwd_plugins.payments._money import Money
@@ -66,6 +66,10 @@ class MockPaymentPlugin(MockBillingProvider):
     ``mock.default_outcome`` applies when nothing is scripted. ``mock.calls`` lists what
     was called. ``mock.deliver(PaymentEventType.COMPLETED, transaction_id)`` signs a
     webhook and runs it through :meth:`process_webhook`, as the provider would.
+
+    It declares every capability; ``capabilities=`` narrows one instance's declaration
+    (to stand in for a provider that supports less) instead of subclassing this final
+    class. Without ``WEBHOOKS`` it sends no webhooks, as such a provider would not.
     """
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
@@ -78,8 +82,13 @@ class MockPaymentPlugin(MockBillingProvider):
         webhook_secret: str = "mock_whsec_test",
         tolerance: int = 300,
         clock: MockClock | Callable[[], float] = time.time,
+        capabilities: Iterable[Capability | str] | None = None,
     ) -> None:
         super().__init__()
+        if capabilities is not None:  # this instance's declaration, over the class's
+            self.__dict__["capabilities"] = declared_capabilities(
+                name, capabilities, type(self).capabilities
+            )
         self._name = name
         self.webhook_secret = webhook_secret
         self.tolerance = tolerance
@@ -244,14 +253,24 @@ class MockPaymentPlugin(MockBillingProvider):
         *,
         idempotency_key: str | None = None,
     ) -> PaymentResult:
-        """Refund all that is left, or ``amount``, of a completed payment."""
+        """Refund all that is left, or ``amount``, of a completed payment.
+
+        Queues a signed ``payment.refunded`` webhook (this refund's amount and id, the
+        payment's host ids), sent by :meth:`deliver_pending` like other operations' webhooks.
+        """
 
         def body(outcome: MockOutcome) -> PaymentResult:
             payment = self._payment(transaction_id)
             units = payment.refund(amount)
+            refund_id = f"mock_refund_{next(self._ids)}"
+            payment.refund_ids.append(refund_id)
+            # Sent after the answer, as Stripe's refund.* and PayPal's *.REFUNDED are.
+            self._queue_payment(
+                PaymentEventType.REFUNDED, payment, amount=units, refund_id=refund_id
+            )
             return PaymentResult(
                 True,
-                f"mock_refund_{next(self._ids)}",
+                refund_id,
                 PaymentStatus.PENDING if outcome is MockOutcome.PENDING else PaymentStatus.REFUNDED,
                 metadata={"payment_id": payment.id},
                 amount=units,
@@ -371,6 +390,37 @@ class MockPaymentPlugin(MockBillingProvider):
     def harness(self) -> MockHarness:
         """A conformance harness around this plugin."""
         return MockHarness(self)
+
+
+#: A partial capability needs its whole (as the conformance suite checks).
+_NEEDS: Final = (
+    (Capability.PARTIAL_REFUNDS, Capability.REFUNDS),
+    (Capability.PARTIAL_CAPTURE, Capability.MANUAL_CAPTURE),
+)
+
+
+def declared_capabilities(
+    name: str, requested: Iterable[Capability | str], supported: frozenset[Capability]
+) -> frozenset[Capability]:
+    """``requested`` as capabilities, checked to be ``supported`` and consistent."""
+    if isinstance(requested, str):
+        raise TypeError(f"MockPaymentPlugin {name!r}: capabilities must be a collection, not a str")
+    by_value = {capability.value: capability for capability in supported}
+    declared: set[Capability] = set()
+    for item in requested:
+        found = by_value.get(item) if isinstance(item, str) else None
+        if found is None:
+            raise ValueError(
+                f"MockPaymentPlugin {name!r}: the mock does not support capability {item!r} "
+                f"(supported: {', '.join(sorted(by_value))})"
+            )
+        declared.add(found)
+    for part, whole in _NEEDS:
+        if part in declared and whole not in declared:
+            raise ValueError(
+                f"MockPaymentPlugin {name!r}: capability {part.value} needs {whole.value}"
+            )
+    return frozenset(declared)
 
 
 @dataclass

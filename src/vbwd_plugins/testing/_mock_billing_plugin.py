@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vbwd_plugins.payments._billing import (
@@ -43,7 +42,7 @@ from vbwd_plugins.payments._results import Capability, PaymentErrorCode
 from vbwd_plugins.testing._mock_billing import MockBilling
 from vbwd_plugins.testing._mock_clock import MockClock
 from vbwd_plugins.testing._mock_model import MockLedger, MockOutcome, MockPayment
-from vbwd_plugins.testing._mock_webhooks import billing_events_from_payload
+from vbwd_plugins.testing._mock_webhooks import billing_body, billing_events_from_payload
 from vbwd_plugins.testing._support import WebhookDelivery, WebhookVariant
 
 if TYPE_CHECKING:
@@ -52,16 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["MockBillingProvider"]
 
 T = TypeVar("T")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
 
 
 class MockBillingProvider(PaymentProviderPlugin):
@@ -471,22 +460,22 @@ class MockBillingProvider(PaymentProviderPlugin):
             self.deliver_pending()
 
     def _queue_billing(self, event_type: BillingEventType, data: dict[str, Any]) -> None:
-        event = {
-            "id": self._new_id("evt"),
-            "type": event_type.value,
-            "created": int(self.clock.time()),
-            "data": _jsonable(data),
-        }
-        self._pending.append(json.dumps(event, separators=(",", ":")).encode())
+        if Capability.WEBHOOKS not in self.capabilities:  # a provider without webhooks
+            return
+        created = int(self.clock.time())
+        self._pending.append(billing_body(self._new_id("evt"), event_type, created, data))
 
-    def _queue_payment(self, event_type: PaymentEventType, payment: MockPayment) -> None:
-        self._pending.append(
-            self.webhook_body(
-                event_type,
-                transaction_id=payment.id,
-                amount=payment.amount,
-                currency=payment.currency,
-                subscription_id=payment.subscription_id,
-                user_id=payment.user_id,
-            )
-        )
+    def _queue_payment(
+        self, event_type: PaymentEventType, payment: MockPayment, **data: Any
+    ) -> None:
+        """Queue a payment webhook about ``payment`` (``data``: its amount, a refund id...)."""
+        if Capability.WEBHOOKS not in self.capabilities:
+            return
+        values: dict[str, Any] = {
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "subscription_id": payment.subscription_id,
+            "user_id": payment.user_id,
+            **data,
+        }
+        self._pending.append(self.webhook_body(event_type, transaction_id=payment.id, **values))

@@ -57,10 +57,8 @@ class MockBillingHooks:
         }
         bodies = [plugin.webhook_body(PaymentEventType.COMPLETED, amount=payment.amount, **values)]
         bodies += [
-            plugin.webhook_body(
-                PaymentEventType.REFUNDED, amount=units, refund_id=f"{payment.id}_r{n}", **values
-            )
-            for n, units in enumerate(payment.refunds, 1)
+            plugin.webhook_body(PaymentEventType.REFUNDED, amount=units, refund_id=ref, **values)
+            for ref, units in zip(payment.refund_ids, payment.refunds, strict=True)
         ]
         return [plugin.webhook_delivery(body) for body in bodies]
 

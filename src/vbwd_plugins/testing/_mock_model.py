@@ -70,6 +70,8 @@ class MockPayment:
     refunded: int = 0
     #: Each refund's minor units, in order.
     refunds: list[int] = field(default_factory=list)
+    #: Each refund's id, in the same order.
+    refund_ids: list[str] = field(default_factory=list)
 
     def _require(self, allowed: set[PaymentStatus], what: str) -> None:
         if self.status not in allowed:

@@ -14,8 +14,11 @@ Lifecycle (every moment is the :class:`MockClock`'s):
   ``subscription.past_due``; it is retried at ``retry_schedule`` after it was first due
   (1, 3 and 5 days). When the last retry fails the subscription is **cancelled** at once
   (``subscription.cancelled``, ``at_period_end`` False), as Stripe's default dunning does.
-* **cancel at period end**: nothing is charged; ``subscription.cancelled`` (``at_period_end``
-  True, ``ends_at``) is sent when the period ends. Cancel now sends it at once.
+* **cancel at period end**: nothing more is charged; ``subscription.cancelled``
+  (``at_period_end`` True, ``ends_at`` the period end, the status still live) is sent when it
+  is requested, and again (status ``CANCELLED``) when the period ends, as Stripe does
+  (``customer.subscription.updated`` with ``cancel_at_period_end``, then ``.deleted``).
+  Asking again changes nothing and sends nothing. Cancel now sends it once, at once.
 * **pause**: no renewal is charged while paused; after a resume past the period end, a new
   period starts (and is charged) at the resume.
 """
@@ -173,8 +176,14 @@ class MockSubscriptions:
             self._end(sub, at_period_end=False)
         elif sub.status is SubscriptionStatus.PAST_DUE:
             raise invalid(f"Subscription {sub.id} is past due: cancel it now (at_period_end=False)")
-        else:
+        elif not sub.cancel_at_period_end:  # announced now, like Stripe's and PayPal's
             sub.cancel_at_period_end = True
+            self._emit_sub(
+                BillingEventType.SUBSCRIPTION_CANCELLED,
+                sub,
+                at_period_end=True,
+                ends_at=sub.period_end,
+            )
         return sub
 
     def change_plan(

@@ -16,6 +16,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from vbwd_plugins.errors import WebhookPayloadError
@@ -35,6 +36,7 @@ from vbwd_plugins.testing._support import WebhookVariant
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "billing_body",
     "billing_events_from_payload",
     "events_from_payload",
     "signature",
@@ -159,3 +161,21 @@ def billing_events_from_payload(
         occurred_at=_timestamp(payload.get("created")),
     )
     return (BillingEventData.from_event(Event(name=kind, data=data)),)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def billing_body(
+    event_id: str, event_type: BillingEventType, created: int, data: Mapping[str, Any]
+) -> bytes:
+    """The raw JSON body of a billing webhook (datetimes as ISO 8601 text, enums as values)."""
+    event = {"id": event_id, "type": event_type.value, "created": created, "data": _jsonable(data)}
+    return json.dumps(event, separators=(",", ":")).encode()

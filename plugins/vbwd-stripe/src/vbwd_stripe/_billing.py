@@ -35,6 +35,7 @@ from vbwd_plugins.payments import (
 
 from ._billing_mapping import (
     host_metadata,
+    host_tags,
     lookup_key_for,
     object_id,
     plan_mismatch,
@@ -93,15 +94,21 @@ class StripeBilling(RecurringBilling):
     # -- invoices ------------------------------------------------------------------------
 
     def payment_intent_of(self, reference: str) -> str:
-        """``reference``, or for an invoice (``in_...``) the PaymentIntent that paid it.
+        """``reference``, or for an invoice (``in_...``) the PaymentIntent that paid it."""
+        return self.paid_by(reference)[0]
+
+    def paid_by(self, reference: str) -> tuple[str, dict[str, str]]:
+        """The PaymentIntent ``reference`` names, and the host's ids an invoice carries.
 
         ``subscription.renewed`` names the invoice (its ``invoice.paid`` carries no payment
         in this API version), while refunds and disputes name the PaymentIntent: this is
         the link, read from the invoice's ``payments``. ``get_payment`` and
-        ``refund_payment`` accept an invoice id through it.
+        ``refund_payment`` accept an invoice id through it. An invoice's PaymentIntent has
+        no metadata, so the host's ids come from the invoice's copy of its subscription's
+        (``parent.subscription_details.metadata``); a PaymentIntent id gives ``{}``.
         """
         if not reference.startswith("in_"):
-            return reference
+            return reference, {}
         invoice = plain(
             traced(
                 "GET",
@@ -111,6 +118,9 @@ class StripeBilling(RecurringBilling):
                 params={"expand": ["payments"]},
             )
         )
+        parent = invoice.get("parent")
+        details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+        tags = host_tags(details.get("metadata")) if isinstance(details, Mapping) else {}
         payments = invoice.get("payments")
         for item in (payments.get("data") if isinstance(payments, Mapping) else None) or []:
             payment = item.get("payment") if isinstance(item, Mapping) else None
@@ -118,7 +128,7 @@ class StripeBilling(RecurringBilling):
                 object_id(payment.get("payment_intent")) if isinstance(payment, Mapping) else None
             )
             if intent is not None and item.get("status") == "paid":
-                return intent
+                return intent, tags
         status = invoice.get("status")
         message = f"Stripe invoice {reference!r} has no paid PaymentIntent (status {status!r})"
         error = {"type": "invalid_request_error", "code": "resource_missing", "message": message}

@@ -28,6 +28,9 @@
 API version ``2026-10-28.endive``: an invoice names its subscription (and a copy of the
 subscription's metadata, hence the host's ids) under ``parent.subscription_details``; the
 current period is on the subscription's items. Amounts become ISO 4217 minor units.
+An invoice in the shape of a version before ``2025-03-31`` (a top-level ``subscription``,
+no ``parent``: an endpoint created on an older version) is not translated, not guessed at:
+a warning, once per process, names the event's version and how to fix the endpoint.
 ``subscription_id``/``user_id`` are the host's ids from the metadata the plugin set, or
 ``None`` when the object carries none (a dispute never does: look it up by
 ``transaction_id``).
@@ -35,6 +38,7 @@ current period is on the subscription's items. Amounts become ISO 4217 minor uni
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -61,6 +65,7 @@ from vbwd_plugins.payments import (
 )
 
 from ._billing_mapping import (
+    API_VERSION,
     first_item,
     host_ids,
     moment,
@@ -71,6 +76,8 @@ from ._currency import iso_units
 from ._webhook_events import _Event
 
 __all__ = ["BILLING_EVENT_TYPES", "billing_events"]
+
+logger = logging.getLogger(__name__)
 
 #: Statuses from which becoming ``active`` is news (a trial's end is reported as a renewal).
 _RECOVERED_FROM: Final = frozenset({"past_due", "incomplete", "unpaid"})
@@ -375,4 +382,36 @@ def billing_events(event: Mapping[str, Any], *, provider: str) -> list[BillingEv
     translate = _TRANSLATORS.get(str(event.get("type")))
     if translate is None:
         return []
-    return translate(_Event(event, provider))
+    ev = _Event(event, provider)
+    if translate in (_invoice_paid, _invoice_failed) and _older_invoice(ev.obj):
+        _warn_api_version(ev, event.get("api_version"))
+        return []
+    return translate(ev)
+
+
+def _older_invoice(invoice: Mapping[str, Any]) -> bool:
+    """Whether ``invoice`` has the shape of an API version before ``2025-03-31``."""
+    return "parent" not in invoice and object_id(invoice.get("subscription")) is not None
+
+
+class _Once:
+    """Whether the API-version warning was logged in this process (then: debug only)."""
+
+    warned = False
+
+
+def _warn_api_version(ev: _Event, api_version: object) -> None:
+    level = logging.DEBUG if _Once.warned else logging.WARNING
+    _Once.warned = True
+    logger.log(
+        level,
+        "Stripe %s %s comes from an endpoint on API version %r (invoice.subscription at the "
+        "top, no parent) but the plugin reads %s: no subscription event is emitted for its "
+        "invoices. Fix: create the webhook endpoint on API version %s (in the Dashboard, or "
+        "api_version when creating it through the API) and delete the old endpoint",
+        ev.type,
+        ev.id,
+        api_version,
+        API_VERSION,
+        API_VERSION,
+    )

@@ -41,11 +41,13 @@ from vbwd_plugins.payments import (
 from ._currency import stripe_units
 
 __all__ = [
+    "API_VERSION",
     "HOST_ID_KEYS",
     "SUBSCRIPTION_STATUSES",
     "first_item",
     "host_ids",
     "host_metadata",
+    "host_tags",
     "lookup_key_for",
     "moment",
     "object_id",
@@ -60,6 +62,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: The API version whose shapes this module and ``_billing_events`` read: the one the pinned
+#: ``stripe`` SDK (16.1.0) sends (``stripe.api_version``; a test keeps the two equal).
+API_VERSION: Final = "2026-10-28.endive"
 #: Metadata keys carrying the host's ids; set by the plugin, a caller's values are overridden.
 HOST_ID_KEYS: Final = ("subscription_id", "user_id")
 
@@ -116,6 +121,12 @@ def host_metadata(
         if value is not None:
             tags[key] = value
     return tags
+
+
+def host_tags(metadata: object) -> dict[str, str]:
+    """Only the host's ids from a Stripe ``metadata`` object (the keys that are set)."""
+    raw = metadata if isinstance(metadata, Mapping) else {}
+    return {key: raw[key] for key in HOST_ID_KEYS if _text(raw.get(key)) is not None}
 
 
 def host_ids(metadata: object) -> tuple[str | None, str | None, dict[str, str]]:

@@ -35,6 +35,7 @@ from vbwd_plugins.payments import header_value
 from ._billing import plain as _plain
 from ._billing import request_id as _request_id
 from ._billing_events import billing_events
+from ._billing_mapping import host_tags
 from ._config import StripeConfig
 from ._currency import STRIPE_CURRENCY_RULES, iso_units, stripe_units
 from ._error_map import code_for_error_object, failure_from_stripe_error
@@ -279,17 +280,17 @@ class StripePlugin(StripeSubscriptions, PaymentProviderPlugin):
         """Refund a succeeded PaymentIntent (or an invoice's), everything left or ``amount``.
 
         The intent is read first: a ``Decimal`` amount takes its currency, a ``Money``
-        amount must match it, and its ``subscription_id``/``user_id`` are copied to the
-        refund so ``refund.*`` webhooks carry them.
+        amount must match it, and its ``subscription_id``/``user_id`` (an invoice's: from
+        the invoice) are copied to the refund, so ``refund.*`` webhooks carry them, and
+        to the result's metadata.
         """
         try:
-            transaction_id = self.payment_intent_of(transaction_id)  # an invoice: its payment
+            transaction_id, tags = self.paid_by(transaction_id)  # an invoice: its payment
             money, intent = self._amount_for(transaction_id, amount)
             params: RefundCreateParams = {"payment_intent": transaction_id}
             if money is not None:
                 params["amount"] = stripe_units(money)
-            source = intent.get("metadata") or {}
-            tags = {k: source[k] for k in _RESERVED_METADATA if isinstance(source.get(k), str)}
+            tags = {**tags, **host_tags(intent.get("metadata"))}
             if tags:
                 params["metadata"] = tags
             refund = traced(
@@ -313,6 +314,7 @@ class StripePlugin(StripeSubscriptions, PaymentProviderPlugin):
                 "payment_intent": transaction_id,
                 "stripe_status": data.get("status"),
                 "request_id": _request_id(refund),
+                **tags,
             },
             amount=iso_units(data["amount"], data["currency"]),
             currency=data["currency"],

@@ -14,7 +14,8 @@ go into the subscription's metadata, which Stripe copies onto every invoice
   (``payment_behavior=allow_incomplete``): the result is ``ACTIVE``, or ``PENDING`` if the
   charge was declined or needs authentication.
 * Pausing uses ``pause_collection[behavior]=void`` (invoices are voided, the subscription
-  keeps its status); resuming clears it.
+  keeps its status); resuming clears it, and resumes a subscription in Stripe's own
+  ``paused`` status (``POST /v1/subscriptions/{id}/resume``).
 """
 
 from __future__ import annotations
@@ -145,7 +146,25 @@ class StripeSubscriptions(StripeBilling):
     def resume_subscription(
         self, subscription_id: str, *, idempotency_key: str | None = None
     ) -> BillingResult[Subscription]:
-        """Collect again: ``pause_collection`` cleared."""
+        """Collect again: a ``paused`` subscription is resumed, ``pause_collection`` cleared.
+
+        The subscription is read first. Status ``paused`` (Stripe's own pause) takes
+        ``POST .../resume`` with Stripe's defaults, under ``<idempotency_key>:resume`` so a
+        retry after a lost answer (which finds it resumed) does not reuse the key for
+        another request; a ``pause_collection`` left set is then cleared.
+        """
+        current = plain(traced("GET", _ONE, self.client.v1.subscriptions.retrieve, subscription_id))
+        if current.get("status") == "paused":
+            resumed = traced(
+                "POST",
+                _ONE + "/resume",
+                self.client.v1.subscriptions.resume,
+                subscription_id,
+                options=request_options(idempotency_key and f"{idempotency_key}:resume"),
+            )
+            current = plain(resumed)
+            if not current.get("pause_collection"):
+                return BillingResult.ok(to_subscription(current), request_id=request_id(resumed))
         return self._update(subscription_id, {"pause_collection": ""}, idempotency_key)
 
     def _update(
