@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.delivery._support import LEASE, event, receipt
 from tests.delivery.conftest import Store
 from tests.stores._support import StoreTarget
-from vbwd_plugins.delivery import DeliveryStatus, Outbox, delivery_id, idempotency_key
+from vbwd_plugins.delivery import (
+    DeliveryStatus,
+    Outbox,
+    delivery_id,
+    delivery_prefix,
+    idempotency_key,
+)
 from vbwd_plugins.delivery._model import MAX_ERROR, MAX_LISTENER_ID, NewEvent
 from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores import PostgresStateStore, SQLiteStateStore
@@ -416,3 +423,36 @@ def test_webhooks_unfinished_lists_undelivered_and_pre_outbox_webhooks(outbox: S
     assert len(outbox.webhooks_unfinished(limit=2)) == 2
     with pytest.raises(StoreError, match="limit"):
         outbox.webhooks_unfinished(limit=0)
+
+
+def test_a_webhook_whose_id_extends_another_keeps_its_own_deliveries(outbox: Store) -> None:
+    """Webhook "a" finds, retries and purges only its deliveries, not those of "a:b" (whose
+    event uids "mock:a:b:..." start like "a"'s)."""
+    short = outbox.outbox_accept(receipt("a"), [event("a", listeners=("x",))]).pending
+    long = outbox.outbox_accept(receipt("a:b"), [event("a:b", listeners=("x", "y"))]).pending
+    assert [d.id for d in outbox.deliveries_of_webhook("mock", "a")] == list(short)
+    assert [d.id for d in outbox.deliveries_of_webhook("mock", "a:b")] == list(long)
+    assert outbox.deliveries_retry(webhook=("mock", "a"), status=P) == list(short)
+    again = outbox.outbox_accept(receipt("a"), [event("a", listeners=("x",))])
+    assert not again.new and again.pending == short
+    assert outbox.inbox_purge(older_than=timedelta(0)) == 0  # both still have pending ones
+
+
+def test_every_delivery_of_an_event_shares_its_id_prefix(outbox: Store) -> None:
+    """Delivery ids start with delivery_prefix(event uid): the same for one event's
+    deliveries, different for another event's."""
+    first, second = outbox.outbox_accept(receipt(), [event()]).pending
+    (third,) = outbox.outbox_accept(receipt("evt_2"), [event("evt_2", listeners=("a",))]).pending
+    assert first.startswith(delivery_prefix("mock:evt_1:0"))
+    assert second.startswith(delivery_prefix("mock:evt_1:0"))
+    assert not third.startswith(delivery_prefix("mock:evt_1:0"))
+    assert len({first, second, third}) == 3 and {len(first), len(third)} == {36}
+
+
+def test_sqlite_refuses_a_webhook_event_with_another_webhooks_uid(tmp_path: Path) -> None:
+    """SQLite finds a webhook's events by their uid prefix, so it refuses (writing nothing)
+    an event whose uid does not start "<provider>:<event id>:"."""
+    with SQLiteStateStore(tmp_path / "uids.sqlite3") as store:
+        with pytest.raises(StoreError, match="must start with 'mock:evt_1:'"):
+            store.outbox_accept(receipt(), [event(), event("evt_2")])
+        assert nothing_written(store)

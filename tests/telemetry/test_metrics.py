@@ -127,3 +127,25 @@ def test_without_a_tracer_provider_no_span_is_started_and_metrics_still_record(
     finally:
         configure()
         meter_provider.shutdown()
+
+
+def test_with_no_provider_configured_or_set_the_webhook_records_nothing() -> None:
+    """Neither a tracer nor a meter provider (OpenTelemetry's proxies): the webhook and
+    delivery helpers hand back the no-op span; configuring a meter provider turns metrics on."""
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from vbwd_plugins.telemetry import configure
+    from vbwd_plugins.telemetry._spans import NOOP, webhook_request
+    from vbwd_plugins.telemetry._state import metering
+
+    configure()
+    assert not metering()
+    assert webhook_request("mock", None, 10) is NOOP
+    meter_provider = MeterProvider()
+    configure(meter_provider=meter_provider)
+    try:
+        assert metering()
+        assert webhook_request("mock", None, 10) is not NOOP
+    finally:
+        configure()
+        meter_provider.shutdown()

@@ -9,6 +9,7 @@ from vbwd_plugins.delivery._model import NewEvent as NewEvent
 from vbwd_plugins.delivery._model import StoredEvent as StoredEvent
 from vbwd_plugins.delivery._model import WebhookReceipt as WebhookReceipt
 from vbwd_plugins.delivery._model import delivery_id as delivery_id
+from vbwd_plugins.delivery._model import delivery_prefix as delivery_prefix
 from vbwd_plugins.delivery._model import idempotency_key as idempotency_key
 from vbwd_plugins.delivery._outbox import Outbox as Outbox
 from vbwd_plugins.delivery._policy import RetryPolicy as RetryPolicy
@@ -33,5 +34,6 @@ __all__ = [
     "StoredEvent",
     "WebhookReceipt",
     "delivery_id",
+    "delivery_prefix",
     "idempotency_key",
 ]

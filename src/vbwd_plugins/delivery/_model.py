@@ -35,6 +35,7 @@ __all__ = [
     "StoredEvent",
     "WebhookReceipt",
     "delivery_id",
+    "delivery_prefix",
     "idempotency_key",
 ]
 
@@ -63,8 +64,17 @@ def idempotency_key(event_uid: str, listener_id: str) -> str:
 
 
 def delivery_id(event_uid: str, listener_id: str) -> str:
-    """A delivery's id: the same for the same (event, listener), so recording is idempotent."""
-    return "dlv_" + idempotency_key(event_uid, listener_id)[:32]
+    """A delivery's id: the same for the same (event, listener), so recording is idempotent.
+
+    It starts with :func:`delivery_prefix` of its event, so a store finds an event's
+    deliveries as a range of ids, without an index of their event uids.
+    """
+    return delivery_prefix(event_uid) + idempotency_key(event_uid, listener_id)[:16]
+
+
+def delivery_prefix(event_uid: str) -> str:
+    """The start (20 characters) of the id of every delivery of ``event_uid``."""
+    return "dlv_" + hashlib.sha256(event_uid.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,9 @@ class Outbox(Protocol):
         RECORDED. An event uid recorded before keeps its row and its deliveries (their
         ids are the same), so recording again is idempotent. A listener id that is not 1
         to ``MAX_LISTENER_ID`` characters raises :class:`StoreError`, and nothing is written.
+        A webhook's event uids start with ``"<provider>:<event id>:"`` (what
+        ``DeliveryService.record_webhook`` makes); SQLite finds a webhook's events by
+        that prefix and refuses others (:class:`StoreError`, nothing written).
 
         With ``lease``, the deliveries this call creates are created claimed, as
         :meth:`delivery_claim` would leave them (RUNNING, 1 attempt, a token each, the

@@ -234,13 +234,20 @@ def _reject_constant(constant: str) -> object:
     raise ValueError(f"{constant} is not valid JSON")
 
 
+_NESTED: Final = (dict, list)
+
+
 def _decode(value: object, path: str, enums: dict[str, type[Enum]]) -> object:
     if type(value) is dict:
         if len(value) == 1:
             ((key, payload),) = value.items()
             if key.startswith("$"):
                 return _decode_tagged(key, payload, path, enums)
-        return {key: _decode(item, _key_path(path, key), enums) for key, item in value.items()}
+        return {
+            # a scalar decodes to itself: only containers need the path (for error messages)
+            key: _decode(item, _key_path(path, key), enums) if type(item) in _NESTED else item
+            for key, item in value.items()
+        }
     if type(value) is list:
         return [_decode(item, f"{path}[{index}]", enums) for index, item in enumerate(value)]
     return value
@@ -250,7 +257,8 @@ def _decode_tagged(tag: str, payload: object, path: str, enums: dict[str, type[E
     try:
         if tag == "$dict" and type(payload) is dict:
             return {
-                key: _decode(item, _key_path(path, key), enums) for key, item in payload.items()
+                key: _decode(item, _key_path(path, key), enums) if type(item) in _NESTED else item
+                for key, item in payload.items()
             }
         if tag == "$enum" and type(payload) is dict and set(payload) == _ENUM_KEYS:
             enum_class = enums.get(payload["type"])

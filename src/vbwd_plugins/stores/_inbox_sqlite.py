@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from vbwd_plugins.stores._outbox_sqlite import DELIVERY_OF_EVENT
 from vbwd_plugins.stores._sqlite_tx import immediate
 from vbwd_plugins.webhooks._inbox import (
     InboxClaim,
@@ -66,8 +67,10 @@ WHERE provider = ? AND event_id = ? AND claim_token = ?
 _PURGE: Final = f"""
 DELETE FROM webhook_inbox WHERE updated_at < ? AND (status = '{_PROCESSED}'
     OR (status = '{_RECORDED}' AND NOT EXISTS (
-        SELECT 1 FROM vbwd_events e JOIN vbwd_deliveries d ON d.event_uid = e.uid
-        WHERE e.inbox_provider = webhook_inbox.provider
+        SELECT 1 FROM vbwd_events e CROSS JOIN vbwd_deliveries d ON {DELIVERY_OF_EVENT}
+        WHERE e.uid >= webhook_inbox.provider || ':' || webhook_inbox.event_id || ':'
+          AND e.uid < webhook_inbox.provider || ':' || webhook_inbox.event_id || ';'
+          AND e.inbox_provider = webhook_inbox.provider
           AND e.inbox_event_id = webhook_inbox.event_id AND d.status <> 'succeeded')))
 """
 _COLUMNS: Final = (

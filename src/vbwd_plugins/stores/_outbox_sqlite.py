@@ -40,10 +40,11 @@ from vbwd_plugins.delivery._outbox import (
     check_retry_status,
     listener_ids,
 )
+from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._sqlite_tx import immediate
 from vbwd_plugins.webhooks._inbox import InboxStatus
 
-__all__ = ["SQLiteOutboxMixin"]
+__all__ = ["DELIVERY_OF_EVENT", "PREFIX_FUNCTION", "SQLiteOutboxMixin", "webhook_uids"]
 
 _PENDING: Final = DeliveryStatus.PENDING.value
 _RUNNING: Final = DeliveryStatus.RUNNING.value
@@ -55,6 +56,16 @@ _COLUMNS: Final = (
     "d.next_attempt_at, d.last_error, d.lease_until, d.created_at, d.updated_at"
 )
 _EVENT_COLUMNS: Final = "uid, name, payload, source, created_at"
+
+#: The SQL function (on the store's connections) for
+#: :func:`~vbwd_plugins.delivery.delivery_prefix`.
+PREFIX_FUNCTION: Final = "vbwd_delivery_prefix"
+#: ``d`` is one of the deliveries of event ``e``: a range of ``d``'s primary key (ids are
+#: ``dlv_`` and hex digits, all below "g"), then the exact uid.
+DELIVERY_OF_EVENT: Final = (
+    f"d.id > {PREFIX_FUNCTION}(e.uid) AND d.id < {PREFIX_FUNCTION}(e.uid) || 'g' "
+    "AND d.event_uid = e.uid"
+)
 
 _INSERT_INBOX: Final = f"""
 INSERT INTO webhook_inbox (provider, event_id, event_type, status, payload, attempts,
@@ -71,7 +82,8 @@ UPDATE webhook_inbox SET status = '{InboxStatus.RECORDED.value}', attempts = att
 WHERE provider = ?1 AND event_id = ?2
   AND (status = '{InboxStatus.FAILED.value}'
        OR (status = '{InboxStatus.PROCESSING.value}' AND claimed_until <= ?3))
-  AND NOT EXISTS (SELECT 1 FROM vbwd_events WHERE inbox_provider = ?1 AND inbox_event_id = ?2)
+  AND NOT EXISTS (SELECT 1 FROM vbwd_events WHERE uid >= ?4 AND uid < ?5
+                  AND inbox_provider = ?1 AND inbox_event_id = ?2)
 """
 _INSERT_EVENT: Final = """
 INSERT INTO vbwd_events (uid, name, payload, source, inbox_provider, inbox_event_id, created_at)
@@ -86,9 +98,13 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9, ?10, ?10) ON CONFLICT DO NOTHIN
 """
 #: Recorded order: deliveries have no rowid (WITHOUT ROWID tables, keyed by their id).
 _ORDER: Final = "d.created_at, d.seq"
+# A webhook's events: the range of uids starting "<provider>:<event id>:" (``?3``, ``?4``:
+# see :func:`webhook_uids`), narrowed to the exact webhook (its event id may hold ":").
+# CROSS JOIN: SQLite keeps that order (events first, then a range of deliveries each).
 _OF_WEBHOOK: Final = (
-    "FROM vbwd_deliveries d JOIN vbwd_events e ON e.uid = d.event_uid "
-    f"WHERE e.inbox_provider = ? AND e.inbox_event_id = ? ORDER BY {_ORDER}"
+    f"FROM vbwd_events e CROSS JOIN vbwd_deliveries d ON {DELIVERY_OF_EVENT} "
+    "WHERE e.uid >= ?3 AND e.uid < ?4 AND e.inbox_provider = ?1 AND e.inbox_event_id = ?2 "
+    f"ORDER BY {_ORDER}"
 )
 # Webhooks whose handling is not over: a delivery not succeeded, or a pre-outbox row.
 _UNFINISHED_WEBHOOKS: Final = f"""
@@ -120,6 +136,17 @@ UPDATE vbwd_deliveries SET status = ?1, next_attempt_at = ?2, last_error = ?3,
     lease_until = NULL, updated_at = ?4
 WHERE id = ?5 AND lease_token = ?6 AND status IN ('{_RUNNING}', ?1)
 """
+
+
+def webhook_uids(provider: str, event_id: str) -> tuple[str, str]:
+    """The bounds ``[low, high)`` of the uids of a webhook's events.
+
+    Every uid starting ``"<provider>:<event id>:"`` (what
+    ``DeliveryService.record_webhook`` makes) sorts inside; the events' primary key
+    finds them, so the events table needs no index of its own on the webhook's key.
+    """
+    low = f"{provider}:{event_id}:"
+    return low, low[:-1] + ";"  # ";" follows ":" in the BINARY collation of the columns
 
 
 def _time(value: float | None) -> datetime | None:
@@ -248,13 +275,20 @@ class SQLiteOutboxMixin:
         source, wrote = "publish", False
         if receipt is not None:
             key = (receipt.provider, receipt.event_id)
+            uids = webhook_uids(*key)
+            for event in events:
+                if not event.uid.startswith(uids[0]):
+                    raise StoreError(
+                        f"Event uid {event.uid!r} of webhook {key!r} must start with "
+                        f"{uids[0]!r}, as DeliveryService.record_webhook makes them"
+                    )
             inbox_row = (*key, receipt.event_type, receipt.payload, now, now)
             if (
                 conn.execute(_INSERT_INBOX, inbox_row).rowcount == 0
-                and conn.execute(_UPGRADE_INBOX, (*key, now)).rowcount == 0
+                and conn.execute(_UPGRADE_INBOX, (*key, now, *uids)).rowcount == 0
             ):
-                found = conn.execute(f"SELECT d.id, d.status {_OF_WEBHOOK}", key).fetchall()
-                return Accepted(False, *_split(found))
+                found = conn.execute(f"SELECT d.id, d.status {_OF_WEBHOOK}", (*key, *uids))
+                return Accepted(False, *_split(found.fetchall()))
             source, inbox = f"webhook:{receipt.provider}", key
             wrote = True
         ids: list[str] = []
@@ -375,7 +409,8 @@ class SQLiteOutboxMixin:
     def deliveries_of_webhook(self, provider: str, event_id: str) -> list[Delivery]:
         """The webhook's deliveries, in the order they were recorded."""
         with self._using(provider, "list a webhook's deliveries") as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} {_OF_WEBHOOK}", (provider, event_id)).fetchall()
+            params = (provider, event_id, *webhook_uids(provider, event_id))
+            rows = conn.execute(f"SELECT {_COLUMNS} {_OF_WEBHOOK}", params).fetchall()
         return [_delivery(row) for row in rows]
 
     def webhooks_unfinished(
@@ -425,10 +460,11 @@ class SQLiteOutboxMixin:
             params.append(listener_id)
         if webhook is not None:
             where.append(
-                "event_uid IN (SELECT uid FROM vbwd_events "
-                "WHERE inbox_provider = ? AND inbox_event_id = ?)"
+                "id IN (SELECT d.id FROM vbwd_events e CROSS JOIN vbwd_deliveries d ON "
+                f"{DELIVERY_OF_EVENT} WHERE e.uid >= ? AND e.uid < ? "
+                "AND e.inbox_provider = ? AND e.inbox_event_id = ?)"
             )
-            params.extend(webhook)
+            params.extend((*webhook_uids(*webhook), *webhook))
         with self._using(None, "retry deliveries") as conn, immediate(conn):
             rows = conn.execute(
                 f"UPDATE vbwd_deliveries SET status = '{_PENDING}', next_attempt_at = ?, "
@@ -448,8 +484,8 @@ class SQLiteOutboxMixin:
                 (cutoff,),
             ).rowcount
             conn.execute(
-                "DELETE FROM vbwd_events WHERE created_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM vbwd_deliveries d WHERE d.event_uid = vbwd_events.uid)",
+                "DELETE FROM vbwd_events AS e WHERE created_at < ? AND NOT EXISTS "
+                f"(SELECT 1 FROM vbwd_deliveries d WHERE {DELIVERY_OF_EVENT})",
                 (cutoff,),
             )
         return deleted

@@ -25,11 +25,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final, final
 
+from vbwd_plugins.delivery._model import delivery_prefix
 from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
 from vbwd_plugins.stores._inbox_sqlite import SQLiteInboxMixin
 from vbwd_plugins.stores._migrations import apply_sqlite
-from vbwd_plugins.stores._outbox_sqlite import SQLiteOutboxMixin
+from vbwd_plugins.stores._outbox_sqlite import PREFIX_FUNCTION, SQLiteOutboxMixin
 from vbwd_plugins.stores._sqlite_tx import immediate
 
 __all__ = ["DEFAULT_SQLITE_PATH", "ENV_SQLITE_PATH", "SQLiteStateStore"]
@@ -115,7 +116,8 @@ class SQLiteStateStore(SQLiteInboxMixin, SQLiteOutboxMixin):
         conn = sqlite3.connect(
             self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA foreign_keys=ON")  # a delivery always has its event
+        # An event's deliveries are the ids starting with this (see migration 3).
+        conn.create_function(PREFIX_FUNCTION, 1, delivery_prefix, deterministic=True)
         return conn
 
     @staticmethod

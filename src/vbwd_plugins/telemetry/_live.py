@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from vbwd_plugins.telemetry._metrics import instruments
-from vbwd_plugins.telemetry._state import Span
+from vbwd_plugins.telemetry._state import Span, metering
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span as OtelSpan
@@ -115,7 +115,7 @@ class Webhook(Live):
                 span.set_attribute("vbwd.webhook.reason", reason)
             if status >= 500:
                 failed(span, str(status))
-        found = instruments()
+        found = instruments() if metering() else None
         if found is not None:
             provider = "unknown" if status == 404 else self._provider  # never a caller's string
             labels = {"provider": provider, "outcome": outcome}
@@ -182,7 +182,7 @@ class Delivery(Live):
 
 
 def _count_run(event: str, listener: str, outcome: str, attempts: int) -> None:
-    found = instruments()
+    found = instruments() if metering() else None
     if found is None:
         return
     labels = {"event": event, "listener": listener, "outcome": outcome}

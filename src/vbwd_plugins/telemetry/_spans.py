@@ -4,7 +4,9 @@ Call sites use one line each. Without the OpenTelemetry API every helper hands b
 shared no-op :data:`NOOP`, so the cost is a branch; the recording spans (``_live``) load
 the first time a tracer exists. With the API but no tracer provider (OpenTelemetry's
 default, whose spans go nowhere) no span is started: the webhook and delivery helpers then
-record only their metrics, the others hand back :data:`NOOP`. Spans record an exception's
+record only their metrics, the others hand back :data:`NOOP`; with neither a tracer nor a
+meter provider (OpenTelemetry's proxies, which drop everything) they hand back :data:`NOOP`
+too. Spans record an exception's
 *type* (``error.type``) and never its message, a payload, a header or a secret: messages of
 provider and payload errors may quote what a caller sent.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vbwd_plugins.telemetry._state import NOOP, Span, recording, tracer
+from vbwd_plugins.telemetry._state import NOOP, Span, metering, recording, tracer
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
@@ -52,6 +54,9 @@ def webhook_request(provider: str, remote_addr: str | None, size: int) -> Span:
     active = tracer()
     if active is None:
         return NOOP
+    live = recording()
+    if not live and not metering():
+        return NOOP
     from vbwd_plugins.telemetry._live import Webhook
 
     name = str(provider)[:100]
@@ -62,7 +67,7 @@ def webhook_request(provider: str, remote_addr: str | None, size: int) -> Span:
     }
     if remote_addr:
         attributes["client.address"] = str(remote_addr)
-    return Webhook(active if recording() else None, name, attributes)
+    return Webhook(active if live else None, name, attributes)
 
 
 def listener_delivery(delivery: DeliveryLike) -> Span:
@@ -70,9 +75,12 @@ def listener_delivery(delivery: DeliveryLike) -> Span:
     active = tracer()
     if active is None:
         return NOOP
+    live = recording()
+    if not live and not metering():
+        return NOOP
     from vbwd_plugins.telemetry._live import Delivery
 
-    return Delivery(active if recording() else None, delivery)
+    return Delivery(active if live else None, delivery)
 
 
 def dispatch_span(event_name: str, listeners: int) -> Span:

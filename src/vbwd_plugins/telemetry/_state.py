@@ -38,7 +38,17 @@ if TYPE_CHECKING:
         def get_all_plugins(self) -> Sequence[Any]: ...
 
 
-__all__ = ["NOOP", "SCOPE", "Span", "meter", "recording", "state", "tracer", "watch_plugins"]
+__all__ = [
+    "NOOP",
+    "SCOPE",
+    "Span",
+    "meter",
+    "metering",
+    "recording",
+    "state",
+    "tracer",
+    "watch_plugins",
+]
 
 #: The instrumentation scope of every span and instrument vbwd-plugins makes.
 SCOPE: Final = "vbwd_plugins"
@@ -54,6 +64,7 @@ class _State:
         "live",
         "lock",
         "meter_provider",
+        "metered",
         "off",
         "own_meter_provider",
         "registry",
@@ -69,6 +80,8 @@ class _State:
         self.off = False
         #: True once a global tracer provider (not OpenTelemetry's proxy) was seen.
         self.live = False
+        #: True once a global meter provider (not OpenTelemetry's proxy) was seen.
+        self.metered = False
         self.lock = threading.Lock()
         self.tracer: Tracer | None = None
         self.tracer_provider: TracerProvider | None = None
@@ -87,11 +100,19 @@ state: Final = _State()
 # OpenTelemetry's stand-in tracer providers and its global provider's getter, once loaded.
 _UNSET: tuple[type, ...] = ()
 _global_provider: Callable[[], object] = object
+_global_meter: Callable[[], object] = object
+_PROXY_METER: type = type(None)
+# The API modules holding the global providers (``_TRACER_PROVIDER``, ``_METER_PROVIDER``:
+# ``None`` until one is set), read directly while no provider is set and no environment
+# variable names one: ``get_tracer_provider()`` looks the variable up in ``os.environ`` on
+# every call, a few microseconds on each webhook for nothing. ``None``: ask the API.
+_trace_globals: Any = None
+_meter_globals: Any = None
 
 
 def _check() -> bool:
     """Import the API once; ``True`` when it is there."""
-    global _UNSET, _global_provider
+    global _UNSET, _global_provider, _trace_globals
     if not state.checked:
         try:
             import opentelemetry.metrics
@@ -102,10 +123,34 @@ def _check() -> bool:
                 opentelemetry.trace.NoOpTracerProvider,
             )
             _global_provider = opentelemetry.trace.get_tracer_provider
+            _load_meter_globals()
+            _trace_globals = _globals(opentelemetry.trace, "_TRACER_PROVIDER", "TRACER")
         except ImportError:
             state.off = True
         state.checked = True
     return not state.off
+
+
+def _globals(module: Any, name: str, kind: str) -> Any:
+    """``module`` if its ``name`` global can stand for "no provider set", else ``None``."""
+    import os
+
+    if not hasattr(module, name) or f"OTEL_PYTHON_{kind}_PROVIDER" in os.environ:
+        return None
+    return module
+
+
+def _load_meter_globals() -> None:
+    global _global_meter, _PROXY_METER, _meter_globals
+    import opentelemetry.metrics
+
+    _global_meter = opentelemetry.metrics.get_meter_provider
+    try:
+        from opentelemetry.metrics import _internal
+    except ImportError:  # another layout of the API: record, as if a provider were set
+        return
+    _PROXY_METER = getattr(_internal, "_ProxyMeterProvider", type(None))
+    _meter_globals = _globals(_internal, "_METER_PROVIDER", "METER")
 
 
 def tracer() -> Tracer | None:
@@ -130,9 +175,32 @@ def recording() -> bool:
         return True
     if state.off or not _check():
         return False
+    unset = _trace_globals
+    if unset is not None and unset._TRACER_PROVIDER is None:
+        return False
     if isinstance(_global_provider(), _UNSET):
         return False
     state.live = True  # a global provider, once set, is never replaced
+    return True
+
+
+def metering() -> bool:
+    """Whether metrics go anywhere: a meter provider was configured or set globally.
+
+    Until then OpenTelemetry's global meter provider is a proxy whose instruments drop
+    every measurement (and hand them on only once a provider is set), so the call sites
+    skip building labels and recording: nothing is lost.
+    """
+    if state.metered or state.meter_provider is not None:
+        return True
+    if state.off or not _check():
+        return False
+    unset = _meter_globals
+    if unset is not None and unset._METER_PROVIDER is None:
+        return False
+    if isinstance(_global_meter(), _PROXY_METER):
+        return False
+    state.metered = True  # a global provider, once set, is never replaced
     return True
 
 

@@ -81,6 +81,8 @@ REDACTED: Final = "[redacted]"
 _SECRET_NAMES: dict[object, bool] = {}  # key name -> whether it names a secret (a cache)
 _SECRET_NAMES_MAX: Final = 4096
 _PEEK_LIMIT: Final = 65536  # bytes of an unverified body we parse for the audit log
+# ``json.dumps(value, separators=...)`` builds a new encoder on every call; one is enough.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,7 @@ class WebhookProcessor:
             )
             return _response(500, "error", event_id, error="could not translate the event")
         try:
-            text = json.dumps(_redact(received.payload), separators=(",", ":"))
+            text = _compact_json(_redact(received.payload))
         except (TypeError, ValueError) as exc:  # parse_webhook returned a non-JSON value
             logger.error("webhook %r/%r cannot be stored: %s", provider, event_id, exc)
             return _response(500, "error", event_id, error="event cannot be stored")
@@ -284,7 +286,7 @@ class WebhookProcessor:
         FAILED, or PROCESSING under an expired claim); ``False`` if they cannot be made."""
         try:
             events = plugin.translate_webhook(record.payload)
-            payload = json.dumps(record.payload, separators=(",", ":"))
+            payload = _compact_json(record.payload)
             receipt = WebhookReceipt(record.provider, record.event_id, record.event_type, payload)
             service.record_webhook(receipt, events)
         except StoreError:
@@ -422,8 +424,12 @@ def _redact(value: Any) -> Any:
     """``value`` with secret-named fields replaced; shares every unchanged part."""
     if type(value) is dict:  # parsed JSON: exactly dict and list
         copy: dict[Any, Any] | None = None
+        known = _SECRET_NAMES.get  # the cache first: a call per key is most of the walk
         for key, item in value.items():
-            if item is not None and item != "" and _is_secret(key):
+            secret = known(key)
+            if secret is None:
+                secret = _is_secret(key)
+            if secret and item is not None and item != "":
                 new = REDACTED
             elif type(item) is dict or type(item) is list:
                 new = _redact(item)
