@@ -34,6 +34,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: One decoder for every call (``json.loads`` with options builds one per call).
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_SPELLED: Final = frozenset({str, bytes, bytearray})
+
+
+def _text(data: str | bytes | bytearray) -> str:
+    """``data`` as ``json.loads`` reads it (bytes in UTF-8/16/32, no leading BOM in text)."""
+    if isinstance(data, str):
+        if data.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+        return data
+    return data.decode(json.detect_encoding(data), "surrogatepass")
+
+
 def parse_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON value in ``data``; :class:`ValueError` with a reason for anything else.
 
@@ -42,12 +56,15 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     ``max_depth``.
     """
     try:
-        value = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
+        if type(data) in _SPELLED:
+            value = _DECODER.decode(_text(data))
+        else:  # a subclass, or not text at all (json.loads raises TypeError)
+            value = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError(f"nested deeper than {max_depth} levels") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text: {exc.reason}") from None
-    if isinstance(data, bytes):
+    if isinstance(data, bytes | bytearray):
         brackets = data.count(b"[") + data.count(b"{")
     else:
         brackets = data.count("[") + data.count("{")

@@ -318,3 +318,32 @@ def test_any_nested_data_round_trips(name: str, data: dict[str, Any]) -> None:
     restored = Event.from_json(Event(name, data).to_json())
     assert restored.name == name
     assert same(restored.data, data)
+
+
+@given(data=st.dictionaries(_KEYS, _VALUES, max_size=6))
+def test_the_fast_walk_writes_what_the_checked_walk_writes(data: dict[str, Any]) -> None:
+    """encode_event's path-free walk gives the same text as the walk that tracks key paths."""
+    from vbwd_plugins.events._serialization import _encode_dict
+
+    checked = json.dumps(
+        {"name": "x", "data": _encode_dict(data, "data", set())},
+        allow_nan=False,
+        separators=(",", ":"),
+    )
+    assert Event("x", data).to_json() == checked
+
+
+def test_data_nested_deeper_than_the_fast_walk_still_round_trips() -> None:
+    """Nesting past the fast walk's depth is encoded by the checked walk, unchanged."""
+    data: dict[str, Any] = {"leaf": [Decimal("1.50")]}
+    for level in range(150):
+        data = {f"k{level}": data} if level % 2 else {"list": [data]}
+    assert round_trip(data) == data
+
+
+def test_an_unusual_value_deep_in_common_data_is_named_by_its_path() -> None:
+    """A naive datetime under plain dicts and lists is reported where it is."""
+    data = {"a": {"b": [1, "x", {"c": datetime(2026, 1, 1)}]}, "d": datetime.now(UTC)}
+    with pytest.raises(EventSerializationError, match="naive") as raised:
+        Event("x", data).to_json()
+    assert raised.value.path == 'data["a"]["b"][2]["c"]'

@@ -17,7 +17,7 @@ from vbwd_plugins import (
     PaymentEventData,
     PaymentEventType,
 )
-from vbwd_plugins.errors import WebhookPayloadError
+from vbwd_plugins.errors import MoneyError, WebhookPayloadError
 from vbwd_plugins.payments import (
     ISO_4217_EXPONENTS,
     PaymentAuthorized,
@@ -211,3 +211,83 @@ def test_any_valid_payload_survives_the_json_round_trip(
         metadata=metadata,
     )
     assert PaymentEventData.from_event(_round_trip(payload.to_event())) == payload
+
+
+def _text_is_storable(value: str) -> bool:
+    """What a payload accepts as text: no NUL, no unpaired surrogate."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
+@given(
+    field=st.sampled_from(["transaction_id", "user_id", "metadata key", "metadata value"]),
+    value=st.text(min_size=1, max_size=6),
+)
+def test_text_fields_accept_exactly_storable_text(field: str, value: str) -> None:
+    """Any text is accepted iff it has no NUL and no unpaired surrogate (ASCII or not)."""
+    if field == "metadata key":
+        values = _base(metadata={value: "v"})
+    elif field == "metadata value":
+        values = _base(metadata={"k": value})
+    else:
+        values = _base(**{field: value})
+    if _text_is_storable(value):
+        assert PaymentCompleted(**values).to_dict()["metadata"] == values.get("metadata", {})
+    else:
+        with pytest.raises(WebhookPayloadError, match=r"NUL|surrogate"):
+            PaymentCompleted(**values)
+
+
+@given(
+    code=st.sampled_from(sorted(ISO_4217_EXPONENTS)),
+    upper=st.lists(st.booleans(), min_size=3, max_size=3),
+)
+def test_currency_codes_in_any_case_become_upper_case(code: str, upper: list[bool]) -> None:
+    """A known code in any mix of cases is stored upper case."""
+    spelled = "".join(c if up else c.lower() for c, up in zip(code, upper, strict=True))
+    assert PaymentCompleted(**_base(currency=spelled)).currency == code
+
+
+class _Text(str):
+    """A str subclass: accepted as text, like str."""
+
+
+@given(amount=st.integers(min_value=0, max_value=10**40) | st.sampled_from([10**20 - 1, 10**20]))
+def test_amount_is_accepted_iff_money_can_hold_it(amount: int) -> None:
+    """An amount is refused exactly when Money cannot represent it in the currency."""
+    try:
+        Money.from_minor_units(amount, "CLF")  # four decimals: the tightest range
+    except MoneyError:
+        with pytest.raises(WebhookPayloadError, match="amount"):
+            PaymentCompleted(**_base(amount=amount, currency="clf"))
+        return
+    assert PaymentCompleted(**_base(amount=amount, currency="clf")).money.amount >= 0
+
+
+def test_to_dict_lists_every_field_of_the_class_and_copies_metadata() -> None:
+    """Subclass fields are included, enums become values, metadata is a fresh dict."""
+    failed = PaymentFailed(**_base(metadata={"a": "b"}), error_code="insufficient_funds")  # type: ignore[arg-type]
+    data = failed.to_dict()
+    assert list(data)[-2:] == ["error_code", "error_message"]
+    assert data["error_code"] == "insufficient_funds" and type(data["error_code"]) is str
+    data["metadata"]["a"] = "changed"
+    assert failed.metadata == {"a": "b"}
+    refunded = PaymentRefunded(**_base(), refund_id=_Text("re_1"))
+    assert refunded.to_dict()["refund_id"] == "re_1"
+
+
+def test_occurred_at_in_any_offset_or_a_datetime_subclass_is_accepted() -> None:
+    """Aware datetimes pass in UTC, in other offsets and as subclasses of datetime."""
+
+    class Moment(datetime):
+        """A datetime subclass."""
+
+    for moment in (
+        WHEN,
+        WHEN.astimezone(timezone(timedelta(hours=-3))),
+        Moment(2025, 1, 2, tzinfo=UTC),
+    ):
+        assert PaymentCompleted(**_base(occurred_at=moment)).occurred_at == moment

@@ -302,3 +302,53 @@ def test_amounts_beyond_thirty_digits_are_refused() -> None:
     """Amounts with more than 30 digits are refused rather than computed."""
     with pytest.raises(MoneyError, match="digits"):
         Money.from_minor_units(10**31, "USD")
+
+
+def _generic_from_minor_units(units: int, currency: str, rules: CurrencyRules) -> Money:
+    """from_minor_units as the general Decimal computation (the reference for its fast path)."""
+    import decimal
+
+    context = decimal.Context(
+        prec=80, traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow]
+    )
+    rule = rules.rule_for(currency)
+    if units % rule.multiple_of:
+        raise MoneyError("not a multiple")
+    checked = Money(Decimal(units).scaleb(-rule.exponent, context), currency)
+    places = Decimal(1).scaleb(-checked.exponent)
+    return Money(checked.amount.quantize(places, context=context), checked.currency)
+
+
+_UNITS = (
+    st.integers(min_value=-(10**21), max_value=10**21)
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.sampled_from([10**18 - 1, 10**18, -(10**18) + 1, -(10**18), 0])
+    | st.integers(min_value=-(10**4), max_value=10**4).map(lambda n: n * 100)
+)
+
+
+@given(
+    units=_UNITS,
+    currency=st.sampled_from(CURRENCIES).flatmap(lambda c: st.sampled_from([c, c.lower()])),
+    rules=st.sampled_from([ISO_4217_RULES, STRIPE, PAYPAL]),
+)
+def test_from_minor_units_equals_the_general_decimal_computation(
+    units: int, currency: str, rules: CurrencyRules
+) -> None:
+    """Same amount (digits and exponent) and currency, or a MoneyError, as the Decimal path."""
+    try:
+        expected = _generic_from_minor_units(units, currency, rules)
+    except MoneyError:
+        with pytest.raises(MoneyError):
+            Money.from_minor_units(units, currency, rules=rules)
+        return
+    money = Money.from_minor_units(units, currency, rules=rules)
+    assert money == expected
+    assert money.amount.as_tuple() == expected.amount.as_tuple()
+    assert money.currency == expected.currency
+
+
+def test_iso_rules_are_the_currencys_exponent() -> None:
+    """rule_for under plain ISO gives the currency's ISO exponent, whatever the case."""
+    for code in CURRENCIES:
+        assert ISO_4217_RULES.rule_for(code.lower()) == CurrencyRule(ISO_4217_EXPONENTS[code])

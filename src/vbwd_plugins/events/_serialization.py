@@ -100,8 +100,59 @@ def encode_event(name: str, data: dict[str, Any]) -> str:
         raise EventSerializationError(
             f"cannot serialize data: event data is a dict, got {type(data).__name__}", path="data"
         )
-    document = {"name": name, "data": _encode_dict(data, "data", set())}
-    return json.dumps(document, allow_nan=False, separators=(",", ":"))
+    try:
+        encoded = _fast_dict(data, 0)
+    except _Unusual:  # the checked walk, which names what is wrong and where
+        encoded = _encode_dict(data, "data", set())
+    return _ENCODER.encode({"name": name, "data": encoded})
+
+
+#: One encoder for every event (``json.dumps`` with options builds one per call). The
+#: documents it gets are freshly built trees, so its own circular check is not needed.
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), check_circular=False)
+#: Nesting the fast walk goes to before it hands over (a cycle, or data this deep, is rare).
+_FAST_DEPTH: Final = 100
+
+
+class _Unusual(Exception):
+    """Raised by the fast walk at anything it does not encode itself."""
+
+
+def _fast(value: object, depth: int) -> object:
+    """What :func:`_encode` returns for the common types, without paths; else ``_Unusual``."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return _fast_dict(value, depth + 1)  # type: ignore[arg-type]
+    if kind is datetime:
+        if value.utcoffset() is None:  # type: ignore[attr-defined]
+            raise _Unusual
+        return {"$datetime": value.isoformat()}  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        if depth >= _FAST_DEPTH:
+            raise _Unusual
+        return [_fast(item, depth + 1) for item in value]  # type: ignore[attr-defined]
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise _Unusual
+        return value
+    if kind is Decimal:
+        return {"$decimal": str(value)}
+    raise _Unusual
+
+
+def _fast_dict(value: dict[Any, Any], depth: int) -> dict[str, object]:
+    if depth >= _FAST_DEPTH:
+        raise _Unusual
+    encoded: dict[str, object] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise _Unusual
+        encoded[key] = item if type(item) in _PLAIN else _fast(item, depth)
+    if len(encoded) == 1 and next(iter(encoded)).startswith("$"):
+        return {"$dict": encoded}
+    return encoded
 
 
 def _encode(value: object, path: str, active: set[int]) -> object:

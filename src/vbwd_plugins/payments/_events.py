@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Final, Self, final
 from vbwd_plugins.errors import MoneyError, WebhookPayloadError
 from vbwd_plugins.events._dispatcher import Event
 from vbwd_plugins.events._serialization import register_event_enum
+from vbwd_plugins.payments._currencies import ISO_4217_EXPONENTS
 from vbwd_plugins.payments._money import Money, _normalize_code
 from vbwd_plugins.payments._results import PaymentErrorCode
 
@@ -58,6 +59,14 @@ register_event_enum(PaymentEventType, name="vbwd_plugins.payments:PaymentEventTy
 
 #: What a currency code looks like before it is looked up (``_normalize_code`` upper-cases).
 _CURRENCY: Final = re.compile(r"[A-Za-z]{3}")
+#: Amounts below this are within :class:`Money`'s range in every currency (at most 30
+#: digits, 8 decimals), so ``money`` works without building one to check.
+_ALWAYS_MONEY: Final = 10**20
+#: Every ISO 4217 code, upper and lower case, to its code (what ``_currency_code`` returns
+#: for them, looked up without a regex).
+_CODES: Final[Mapping[str, str]] = {
+    spelling: code for code in ISO_4217_EXPONENTS for spelling in (code, code.lower())
+}
 
 
 def _bad(field_name: str, value: object, why: str) -> WebhookPayloadError:
@@ -68,10 +77,35 @@ def _check_text(field_name: str, value: str) -> None:
     """Refuse text a database or a JSON column cannot hold as it is."""
     if "\x00" in value:
         raise _bad(field_name, value, "must not contain a NUL character")
+    if value.isascii():  # no surrogate either (the common case, without an encode)
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise _bad(field_name, value, "must not contain an unpaired surrogate") from None
+
+
+def _plain_text(value: str) -> bool:
+    """Whether ``value`` is ASCII without NUL, which :func:`_check_text` always accepts."""
+    return value.isascii() and "\x00" not in value
+
+
+def _currency_code(currency: object) -> str:
+    """``currency`` as an upper-case ISO 4217 code, or the field's error."""
+    if not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
+        raise _bad("currency", currency, "must be a 3-letter ISO 4217 code (A-Z)")
+    try:
+        return _normalize_code(currency)
+    except MoneyError as exc:
+        raise _bad("currency", currency, str(exc)) from None
+
+
+def _check_metadata(metadata: Mapping[Any, Any]) -> None:
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise _bad("metadata", metadata, "must map strings to strings")
+    for key, item in metadata.items():
+        _check_text(f"metadata[{key!r}]", key)
+        _check_text(f"metadata[{key!r}]", item)
 
 
 def _optional_str(field_name: str, value: object) -> None:
@@ -80,6 +114,20 @@ def _optional_str(field_name: str, value: object) -> None:
     if not isinstance(value, str):
         raise _bad(field_name, value, "must be a string or None")
     _check_text(field_name, value)
+
+
+_PLAIN: Final = frozenset({str, int, type(None), datetime})
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[PaymentEventData]) -> tuple[str, ...]:
+    """The dataclass field names of ``cls``, in order (computed once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,35 +171,44 @@ class PaymentEventData:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise _bad(name, value, "must be a non-empty string")
-            _check_text(name, value)
+            if not _plain_text(value):
+                _check_text(name, value)
         for name in ("provider_event_id", "subscription_id", "user_id"):
-            _optional_str(name, getattr(self, name))
+            value = getattr(self, name)
+            if value is None or (type(value) is str and _plain_text(value)):
+                continue
+            _optional_str(name, value)
         currency = self.currency
-        if not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
-            raise _bad("currency", currency, "must be a 3-letter ISO 4217 code (A-Z)")
-        try:
-            object.__setattr__(self, "currency", _normalize_code(currency))
-        except MoneyError as exc:
-            raise _bad("currency", currency, str(exc)) from None
+        code = _CODES.get(currency) if type(currency) is str else None
+        if code is None:
+            code = _currency_code(currency)
+        object.__setattr__(self, "currency", code)
         amount = self.amount
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        if type(amount) is not int and (isinstance(amount, bool) or not isinstance(amount, int)):
             raise _bad("amount", amount, "must be an int of minor units >= 0")
-        try:  # in range for Money, so ``money`` always works
-            Money.from_minor_units(amount, self.currency)
-        except MoneyError as exc:
-            raise _bad("amount", amount, str(exc)) from None
+        if amount < 0:
+            raise _bad("amount", amount, "must be an int of minor units >= 0")
+        if amount >= _ALWAYS_MONEY:
+            try:  # in range for Money, so ``money`` always works
+                Money.from_minor_units(amount, code)
+            except MoneyError as exc:
+                raise _bad("amount", amount, str(exc)) from None
         self._check_occurred_at()
-        if not isinstance(self.metadata, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()
+        metadata = self.metadata
+        if type(metadata) is not dict and not isinstance(metadata, Mapping):
+            raise _bad("metadata", metadata, "must map strings to strings")
+        copied = dict(metadata)
+        if not all(  # the common case: no message built, nothing encoded
+            type(k) is str and type(v) is str and _plain_text(k) and _plain_text(v)
+            for k, v in copied.items()
         ):
-            raise _bad("metadata", self.metadata, "must map strings to strings")
-        for key, item in self.metadata.items():
-            _check_text(f"metadata[{key!r}]", key)
-            _check_text(f"metadata[{key!r}]", item)
-        object.__setattr__(self, "metadata", dict(self.metadata))
+            _check_metadata(metadata)
+        object.__setattr__(self, "metadata", copied)
 
     def _check_occurred_at(self) -> None:
         moment = self.occurred_at
+        if type(moment) is datetime and moment.tzinfo is UTC:
+            return  # aware, and already in UTC
         if not isinstance(moment, datetime) or moment.utcoffset() is None:
             raise _bad("occurred_at", moment, "must be a timezone-aware datetime")
         try:  # readers convert to UTC, which fails at the calendar's edge (year 1, +01:00)
@@ -167,13 +224,15 @@ class PaymentEventData:
     def to_dict(self) -> dict[str, Any]:
         """The event data: JSON-friendly values and ``occurred_at`` as a datetime."""
         data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, StrEnum):
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if type(value) in _PLAIN:
+                pass
+            elif isinstance(value, StrEnum):
                 value = value.value
             elif isinstance(value, Mapping):
                 value = dict(value)
-            data[f.name] = value
+            data[name] = value
         return data
 
     def to_event(self) -> Event:
@@ -183,7 +242,7 @@ class PaymentEventData:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Rebuild a payload from :meth:`to_dict` output (``occurred_at`` may be ISO text)."""
-        known = {f.name for f in fields(cls)}
+        known = frozenset(_field_names(cls))
         values = {k: v for k, v in data.items() if k in known}
         occurred = values.get("occurred_at")
         if isinstance(occurred, str):

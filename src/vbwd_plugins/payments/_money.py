@@ -31,6 +31,9 @@ _CONTEXT: Final = decimal.Context(
 )
 #: Amounts with more digits (either side of the point) are refused rather than computed.
 _MAX_DIGITS: Final = 30
+#: Minor-unit integers below this (in magnitude) convert with exact integer arithmetic: even
+#: scaled by 10**8 they stay far inside ``_MAX_DIGITS`` and ``_CONTEXT``'s precision.
+_EXACT_UNITS: Final = 10**18
 
 
 def _normalize_code(currency: object) -> str:
@@ -75,6 +78,12 @@ class CurrencyRule:
             raise MoneyError(
                 f"CurrencyRule multiple_of must be a positive int, got {self.multiple_of!r}"
             )
+
+
+#: The ISO 4217 rule of every currency, built once (rules are frozen, so shared).
+_ISO_RULE: Final[Mapping[str, CurrencyRule]] = MappingProxyType(
+    {code: CurrencyRule(exponent) for code, exponent in ISO_4217_EXPONENTS.items()}
+)
 
 
 @final
@@ -122,7 +131,7 @@ class CurrencyRules:
         if self._supported is not None and code not in self._supported:
             raise MoneyError(f"Currency {code} is not supported by {self.name}")
         rule = self._overrides.get(code)
-        return rule if rule is not None else CurrencyRule(ISO_4217_EXPONENTS[code])
+        return rule if rule is not None else _ISO_RULE[code]
 
     def __repr__(self) -> str:
         return f"CurrencyRules({self.name!r}, {len(self._overrides)} overrides)"
@@ -218,10 +227,27 @@ class Money:
                 f"{units} minor units of {currency.upper()} are not a multiple of "
                 f"{rule.multiple_of}, as {rules.name} requires"
             )
+        code = currency.upper()  # rule_for accepted it
+        iso = ISO_4217_EXPONENTS[code]
+        if -_EXACT_UNITS < units < _EXACT_UNITS:
+            # Integer arithmetic, exact: the generic path below gives the same Decimal (same
+            # digits and exponent) and only its range checks, which this size always passes.
+            shift = rule.exponent - iso
+            iso_units, rest = divmod(units, 10**shift) if shift > 0 else (units * 10**-shift, 0)
+            if not rest:
+                return cls._checked(Decimal(iso_units).scaleb(-iso, _CONTEXT), code)
         checked = cls(_scaled(Decimal(units), -rule.exponent), currency)
         # Present the amount with the currency's own decimals (Stripe's 1000 ISK -> 10).
         iso_places = Decimal(1).scaleb(-checked.exponent)
         return cls(checked.amount.quantize(iso_places, context=_CONTEXT), checked.currency)
+
+    @classmethod
+    def _checked(cls, amount: Decimal, code: str) -> Money:
+        """A ``Money`` of values already validated (skips ``__init__``'s checks)."""
+        money = object.__new__(cls)
+        object.__setattr__(money, "amount", amount)
+        object.__setattr__(money, "currency", code)
+        return money
 
     def to_minor_units(self, rules: CurrencyRules = ISO_4217_RULES) -> int:
         """This amount as an integer of minor units (under ``rules``; ISO by default).

@@ -6,16 +6,19 @@ claims (from any number of processes or machines) exactly one matches and the ot
 re-checking the row after it commits, find it taken. Leases and due times use the
 database's clock (``now()``), so runners whose clocks differ still agree. Outcomes are one
 token-guarded ``UPDATE``, retried when the connection drops (see
-:meth:`PostgresStateStore._mark`).
+:meth:`PostgresStateStore._mark`). Recording and claiming use a pooled connection without
+the pool's check and run once more on a fresh one if it proves broken (see
+:meth:`PostgresStateStore._idempotent`): a recording is keyed on the webhook, a claim on its
+token, so the repeat after a lost answer finds what the first try committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from vbwd_plugins.delivery._model import (
     Accepted,
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
     from psycopg import sql
 
 __all__ = ["ASYNC_COMMIT", "PostgresOutboxMixin"]
+
+_T = TypeVar("_T")
 
 #: Claims and outcomes commit without waiting for the WAL flush (like SQLite's
 #: ``synchronous=NORMAL`` for them): a server crash can lose the last fraction of a second of
@@ -108,8 +113,15 @@ class PostgresOutboxMixin:
         ) -> AbstractContextManager[psycopg.Connection[Any]]: ...
 
         def _mark(
-            self, action: str, query: sql.Composed, params: tuple[Any, ...] | dict[str, Any]
+            self, action: str, query: sql.Composed | str, params: tuple[Any, ...] | dict[str, Any]
         ) -> int: ...
+
+        def _idempotent(
+            self,
+            plugin_name: str | None,
+            action: str,
+            work: Callable[[psycopg.Connection[Any]], _T],
+        ) -> _T: ...
 
     @cached_property
     def _outbox_q(self) -> dict[str, sql.Composed]:
@@ -148,13 +160,17 @@ class PostgresOutboxMixin:
             "statuses_of_webhook": "SELECT d.id, d.status FROM {deliveries} d JOIN {events} e "
             "ON e.uid = d.event_uid WHERE e.inbox_provider = %s AND e.inbox_event_id = %s "
             "ORDER BY d.seq",
-            # %(free)s: a PENDING delivery may be claimed before it is due.
+            # %(free)s: a PENDING delivery may be claimed before it is due. A claim already
+            # held under %(token)s (the repeat of one whose answer was lost) is answered
+            # again, its attempt not counted twice.
             "claim": f"{ASYNC_COMMIT}UPDATE {{deliveries}} d SET status = '{_RUNNING}', "
-            "attempts = d.attempts + 1, lease_token = %(token)s, "
+            "attempts = d.attempts + CASE WHEN d.lease_token = %(token)s THEN 0 ELSE 1 END, "
+            "lease_token = %(token)s, "
             "lease_until = now() + %(lease)s::interval, updated_at = now() "
             "FROM {events} e, async_commit WHERE d.id = %(id)s AND e.uid = d.event_uid AND ("
             f"(d.status = '{_PENDING}' AND (%(free)s OR d.next_attempt_at <= now())) "
-            f"OR (d.status = '{_RUNNING}' AND d.lease_until <= now())) "
+            f"OR (d.status = '{_RUNNING}' AND (d.lease_until <= now() "
+            "OR d.lease_token = %(token)s))) "
             "RETURNING {columns}, {event_columns}",
             # The token stays after an outcome: marking again with it is a no-op that matches.
             "succeed": f"{ASYNC_COMMIT}UPDATE {{deliveries}} SET status = '{_SUCCEEDED}', "
@@ -183,6 +199,13 @@ class PostgresOutboxMixin:
         text["record_events"] = RECORD_EVENTS
         return {key: sql.SQL(value).format(**names) for key, value in text.items()}
 
+    @cached_property
+    def _outbox_text(self) -> dict[str, str]:
+        """The delivery path's statements rendered once: psycopg renders a composed query
+        again on every execution (tens of microseconds for these)."""
+        q = self._outbox_q
+        return {key: q[key].as_string(None) for key in ("record", "claim", "succeed", "fail")}
+
     def outbox_accept(
         self,
         receipt: WebhookReceipt | None,
@@ -199,13 +222,21 @@ class PostgresOutboxMixin:
         if lease is not None:
             check_lease(lease)
         provider = None if receipt is None else receipt.provider
-        with self._using(provider, "record events and deliveries") as conn:
+
+        def accept(conn: psycopg.Connection[Any]) -> Accepted:
             if receipt is not None:
-                recorded = Batch(events, lease).record(conn, self._outbox_q["record"], receipt)
+                recorded = Batch(events, lease).record(conn, self._outbox_text["record"], receipt)
                 if recorded is not None:
                     return recorded
             with conn.transaction():
                 return self._outbox_record(conn, receipt, events, lease)
+
+        if receipt is None:  # published events: not keyed, so never repeated
+            with self._using(None, "record events and deliveries") as conn:
+                return accept(conn)
+        # Repeatable: a webhook's rows are keyed on (provider, event_id) and the event uids,
+        # so a repeat after a lost commit answers what is recorded, and writes nothing twice.
+        return self._idempotent(provider, "record events and deliveries", accept)
 
     def outbox_accept_in(self, connection: object, events: Sequence[NewEvent]) -> Accepted:
         """Record published events on the host's psycopg connection, in its transaction."""
@@ -248,15 +279,19 @@ class PostgresOutboxMixin:
 
         token = token_hex(16)
         params = {"token": token, "lease": lease, "id": delivery_id, "free": not due_only}
-        with self._using(None, "claim a delivery") as conn:
-            row = conn.execute(self._outbox_q["claim"], params).fetchone()
+        query = self._outbox_text["claim"]
+
+        def claim(conn: psycopg.Connection[Any]) -> Any:
+            return conn.execute(query, params).fetchone()
+
+        row = self._idempotent(None, "claim a delivery", claim)  # repeatable: its token
         if row is None:
             return None
         return DeliveryClaim(_delivery(row[:11]), _event(row[11:]), token)
 
     def delivery_succeed(self, delivery_id: str, token: str) -> bool:
         """Record success (one token-guarded ``UPDATE``, retried if the connection drops)."""
-        query = self._outbox_q["succeed"]
+        query = self._outbox_text["succeed"]
         return self._mark("record a delivery's success", query, (delivery_id, token)) == 1
 
     def delivery_fail(
@@ -272,7 +307,7 @@ class PostgresOutboxMixin:
             "id": delivery_id,
             "token": token,
         }
-        query = self._outbox_q["fail"]
+        query = self._outbox_text["fail"]
         return self._mark("record a delivery's failure", query, params) == 1
 
     def delivery_get(self, delivery_id: str) -> Delivery | None:

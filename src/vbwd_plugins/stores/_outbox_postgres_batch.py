@@ -34,6 +34,11 @@ __all__ = ["RECORD_EVENTS", "RECORD_WEBHOOK", "Batch", "split"]
 _PENDING: Final = DeliveryStatus.PENDING.value
 _RUNNING: Final = DeliveryStatus.RUNNING.value
 _DEAD: Final = DeliveryStatus.DEAD.value
+#: The two JSON parameters' encoder, built once (``json.dumps`` with options builds one per
+#: call); the values are fresh lists of flat dicts, so no circular check is needed.
+_ENCODE: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+).encode
 
 
 def split(rows: Sequence[Sequence[Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -100,15 +105,13 @@ class Batch:
         self.lease = lease
         self.claimed = claimed
         self.params: dict[str, Any] = {
-            "events": json.dumps(
-                [{"u": e.uid, "m": e.name, "p": e.payload} for e in events], ensure_ascii=False
-            ),
-            "deliveries": json.dumps(rows, ensure_ascii=False),
+            "events": _ENCODE([{"u": e.uid, "m": e.name, "p": e.payload} for e in events]),
+            "deliveries": _ENCODE(rows),
             "lease": lease,
         }
 
     def record(
-        self, conn: psycopg.Connection[Any], query: sql.Composed, receipt: WebhookReceipt
+        self, conn: psycopg.Connection[Any], query: sql.Composed | str, receipt: WebhookReceipt
     ) -> Accepted | None:
         """Insert a new webhook's inbox row, events and deliveries; ``None`` if the row
         existed (then nothing was written)."""

@@ -7,8 +7,10 @@ schema (default ``vbwd_plugins``); every plugin write is one transaction that al
 
 Connections come from a pool (``psycopg_pool``) that checks each one before lending it, so
 a connection the server terminated (a restart, a failover, ``pg_terminate_backend``) is
-replaced on the next operation without restarting the process. ``LISTEN`` keeps its own
-dedicated connection.
+replaced on the next operation without restarting the process. The idempotent writes of the
+delivery path (recording a webhook, claims, outcomes) skip that check, a round trip each:
+when their connection proves broken they run again on a checked one (see
+:meth:`PostgresStateStore._idempotent`). ``LISTEN`` keeps its own dedicated connection.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 from vbwd_plugins.errors import StoreError
 from vbwd_plugins.stores._base import PluginRecord, check_write, conflict, status_times, utcnow
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
 __all__ = ["DEFAULT_SCHEMA", "NOTIFY_CHANNEL", "PostgresStateStore"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +130,8 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
         self._lock = threading.Lock()
         self._closed = False
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        # Set while this thread borrows a connection without the pool's check (``_lend``).
+        self._unchecked = threading.local()
         self._listener: psycopg.Connection[Any] | None = None
         table = sql.Identifier(schema, "plugin_config")
         columns = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
@@ -174,7 +180,7 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": connect_timeout},
-            check=ConnectionPool.check_connection,  # replaces a terminated connection
+            check=self._check,  # replaces a terminated connection
             timeout=float(connect_timeout),
             name=f"vbwd_plugins:{schema}",
             open=True,
@@ -325,6 +331,66 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
             )
         return pool
 
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check before lending ``conn`` (a round trip), unless ``_lend`` skips it."""
+        if not getattr(self._unchecked, "on", False):
+            from psycopg_pool import ConnectionPool
+
+            ConnectionPool.check_connection(conn)
+
+    @contextmanager
+    def _lend(self, plugin_name: str | None, *, checked: bool) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection as ``pool.connection()`` lends it; unchecked on request."""
+        pool = self._live_pool(plugin_name)
+        self._unchecked.on = not checked
+        try:
+            conn = pool.getconn()
+        finally:
+            self._unchecked.on = False
+        try:
+            with conn:
+                yield conn
+        finally:
+            pool.putconn(conn)  # a broken connection is discarded and replaced
+
+    def _idempotent(
+        self,
+        plugin_name: str | None,
+        action: str,
+        work: Callable[[psycopg.Connection[Any]], _T],
+    ) -> _T:
+        """``work(conn)``, an idempotent write, on a connection lent without the check.
+
+        The pool's check is a round trip per use; instead, when the connection proves
+        broken (a terminated backend, a dropped link: ``OperationalError`` or
+        ``InterfaceError`` with the connection closed) it is discarded and ``work`` runs
+        once more on a checked one. That is safe only because a repeat is harmless even
+        when the first try's commit happened and its answer was lost: a webhook is keyed
+        on ``(provider, event_id)`` (the repeat finds it recorded), a claim or an outcome
+        on its token. Other errors are reported at once.
+        """
+        psycopg = self._psycopg
+        broken: BaseException | None = None
+        try:
+            with self._lend(plugin_name, checked=False) as conn:
+                try:
+                    return work(conn)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    if not conn.closed:
+                        raise
+                    broken = exc
+        except psycopg.Error as exc:
+            raise self._fail(plugin_name, action, exc) from exc
+        logger.info(
+            "PostgreSQL store schema %r: connection lost trying to %s (%s); trying once more "
+            "on a fresh connection",
+            self._schema,
+            action,
+            type(broken).__name__,
+        )
+        with self._using(plugin_name, action) as conn:
+            return work(conn)
+
     @contextmanager
     def _using(self, plugin_name: str | None, action: str) -> Iterator[psycopg.Connection[Any]]:
         """A pooled autocommit connection; driver errors become :class:`StoreError`."""
@@ -336,7 +402,7 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
             raise self._fail(plugin_name, action, exc) from exc
 
     def _mark(
-        self, action: str, query: sql.Composed, params: tuple[Any, ...] | dict[str, Any]
+        self, action: str, query: sql.Composed | str, params: tuple[Any, ...] | dict[str, Any]
     ) -> int:
         """Run one token-guarded ``UPDATE`` (one statement, its own transaction: see
         ``ASYNC_COMMIT``); retry it when the connection drops.
@@ -346,8 +412,8 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
         """
         psycopg = self._psycopg
         for attempt in range(1, MARK_TRIES + 1):
-            try:
-                with self._live_pool(None).connection() as conn:  # autocommit
+            try:  # the first try without the pool's check (a round trip): see _idempotent
+                with self._lend(None, checked=attempt > 1) as conn:  # autocommit
                     return int(conn.execute(query, params).rowcount)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if attempt == MARK_TRIES:
@@ -358,7 +424,8 @@ class PostgresStateStore(PostgresInboxMixin, PostgresOutboxMixin):
                     action,
                     type(exc).__name__,
                 )
-                time.sleep(MARK_PAUSE * 2 ** (attempt - 1))
+                if attempt > 1:  # a stale connection of the unchecked try: at once
+                    time.sleep(MARK_PAUSE * 2 ** (attempt - 2))
             except psycopg.Error as exc:
                 raise self._fail(None, action, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover

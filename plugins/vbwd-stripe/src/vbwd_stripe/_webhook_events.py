@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from vbwd_plugins import (
     PaymentErrorCode,
@@ -65,15 +65,21 @@ logger = logging.getLogger(__name__)
 _LAST_SECOND: Final = 253_402_300_799
 
 
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, without the ABC check for a parsed JSON object."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 class _Event:
     """The fields of one Stripe event every translation needs, checked once."""
 
     __slots__ = ("created", "id", "obj", "previous", "provider", "type")
 
     def __init__(self, event: Mapping[str, Any], provider: str) -> None:
-        data = event.get("data")
-        obj = data.get("object") if isinstance(data, Mapping) else None
-        if not isinstance(obj, Mapping):
+        raw = event.get("data")
+        data: Mapping[str, Any] = raw if _is_mapping(raw) else {}
+        obj = data.get("object")
+        if not _is_mapping(obj):
             raise WebhookPayloadError(
                 f"Stripe event {event.get('id')!r} has no data.object", plugin_name=provider
             )
@@ -89,17 +95,19 @@ class _Event:
                 "between 1970 and 9999",
                 plugin_name=provider,
             )
-        previous = data.get("previous_attributes") if isinstance(data, Mapping) else None
+        previous = data.get("previous_attributes")
         event_id = event.get("id")
         self.id: str | None = event_id if isinstance(event_id, str) else None
         self.type: str = str(event.get("type"))
         self.created: datetime = datetime.fromtimestamp(created, UTC)
         self.obj: Mapping[str, Any] = obj
-        self.previous: Mapping[str, Any] = previous if isinstance(previous, Mapping) else {}
+        self.previous: Mapping[str, Any] = previous if _is_mapping(previous) else {}
         self.provider = provider
 
     def require(self, key: str, kind: type) -> Any:
         value = self.obj.get(key)
+        if type(value) is kind:  # exactly an int or a str (never a bool)
+            return value
         if not isinstance(value, kind) or isinstance(value, bool):
             raise WebhookPayloadError(
                 f"Stripe event {self.id!r} ({self.type}): data.object.{key} is missing or "
@@ -120,7 +128,7 @@ class _Event:
         raw = self.obj.get("metadata")
         metadata = (
             {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
-            if isinstance(raw, Mapping)
+            if _is_mapping(raw)
             else {}
         )
         subscription_id = metadata.pop("subscription_id", None)
