@@ -11,17 +11,27 @@ the subscription up by ``provider_subscription_id``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Final, Self, final
 
-from vbwd_plugins.errors import MoneyError, WebhookPayloadError
+from vbwd_plugins.errors import WebhookPayloadError
 from vbwd_plugins.events._dispatcher import Event
 from vbwd_plugins.events._serialization import register_event_enum
 from vbwd_plugins.payments._billing import CheckoutMode, SubscriptionStatus
-from vbwd_plugins.payments._events import _CURRENCY, _bad, _check_text, _optional_str
-from vbwd_plugins.payments._money import Money, _normalize_code
+from vbwd_plugins.payments._events import (
+    _bad,
+    _check_aware,
+    _check_minor_units,
+    _check_text,
+    _checked_metadata,
+    _currency,
+    _optional_str,
+    _payload_dict,
+    _payload_from_dict,
+)
+from vbwd_plugins.payments._money import Money
 from vbwd_plugins.payments._results import PaymentErrorCode
 
 __all__ = [
@@ -89,29 +99,6 @@ _TEXT: Final = ("provider", "provider_event_type")
 _OPTIONAL_TEXT: Final = ("provider_event_id", "subscription_id", "user_id")
 
 
-def _check_moment(name: str, value: object, *, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise _bad(name, value, "must be a timezone-aware datetime")
-
-
-def _check_amount(amount: object, currency: object) -> str:
-    if not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
-        raise _bad("currency", currency, "must be a 3-letter ISO 4217 code (A-Z)")
-    try:
-        code = _normalize_code(currency)
-    except MoneyError as exc:
-        raise _bad("currency", currency, str(exc)) from None
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise _bad("amount", amount, "must be an int of minor units >= 0")
-    try:
-        Money.from_minor_units(amount, code)
-    except MoneyError as exc:
-        raise _bad("amount", amount, str(exc)) from None
-    return code
-
-
 @dataclass(frozen=True, kw_only=True)
 class BillingEventData:
     """Fields every standard billing event carries (see the module docstring)."""
@@ -146,18 +133,17 @@ class BillingEventData:
             _check_text(name, value)
         for name in (*_OPTIONAL_TEXT, *self._optional_text):
             _optional_str(name, getattr(self, name))
-        _check_moment("occurred_at", self.occurred_at, optional=False)
+        _check_aware("occurred_at", self.occurred_at)
         for name in self._moments:
-            _check_moment(name, getattr(self, name), optional=True)
-        if not isinstance(self.metadata, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()
-        ):
-            raise _bad("metadata", self.metadata, "must map strings to strings")
-        object.__setattr__(self, "metadata", dict(self.metadata))
+            if (moment := getattr(self, name)) is not None:
+                _check_aware(name, moment)
+        object.__setattr__(self, "metadata", _checked_metadata(self.metadata))
         amount = getattr(self, "amount", None)
         currency = getattr(self, "currency", None)
         if amount is not None or currency is not None:
-            object.__setattr__(self, "currency", _check_amount(amount, currency))
+            code = _currency(currency)
+            _check_minor_units(amount, code)
+            object.__setattr__(self, "currency", code)
 
     @property
     def host_ids_returned(self) -> bool:
@@ -175,14 +161,7 @@ class BillingEventData:
 
     def to_dict(self) -> dict[str, Any]:
         """The event data: JSON-friendly values, datetimes as they are."""
-        data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, StrEnum):
-                value = value.value
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            data[f.name] = value
+        data = _payload_dict(self)
         data["host_ids_returned"] = self.host_ids_returned
         return data
 
@@ -193,19 +172,7 @@ class BillingEventData:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Rebuild a payload from :meth:`to_dict` output (datetimes may be ISO text)."""
-        known = {f.name: f for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for name in ("occurred_at", *cls._moments):
-            moment = values.get(name)
-            if isinstance(moment, str):
-                try:
-                    values[name] = datetime.fromisoformat(moment)
-                except ValueError:
-                    raise _bad(name, moment, "is not an ISO 8601 datetime") from None
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise WebhookPayloadError(f"Billing event data for {cls.__name__}: {exc}") from None
+        return _payload_from_dict(cls, data, ("occurred_at", *cls._moments), "Billing")
 
     @staticmethod
     def from_event(event: Event) -> BillingEventData:

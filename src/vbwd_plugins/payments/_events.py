@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Final, Self, final
+from typing import Any, ClassVar, Final, Self, TypeVar, final
 
 from vbwd_plugins.errors import MoneyError, WebhookPayloadError
 from vbwd_plugins.events._dispatcher import Event
@@ -122,12 +122,96 @@ _PLAIN: Final = frozenset({str, int, type(None), datetime})
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type[PaymentEventData]) -> tuple[str, ...]:
+def _field_names(cls: type) -> tuple[str, ...]:
     """The dataclass field names of ``cls``, in order (computed once per class)."""
     names = _FIELD_NAMES.get(cls)
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
     return names
+
+
+# -- shared by the payment and the billing event payloads ------------------------------
+
+
+def _currency(currency: object) -> str:
+    """``currency`` as an upper-case ISO 4217 code (a table lookup in the common case)."""
+    code = _CODES.get(currency) if type(currency) is str else None
+    return _currency_code(currency) if code is None else code
+
+
+def _check_minor_units(amount: object, code: str) -> None:
+    """Refuse an amount that is not an int of minor units >= 0 within Money's range."""
+    if type(amount) is not int and (isinstance(amount, bool) or not isinstance(amount, int)):
+        raise _bad("amount", amount, "must be an int of minor units >= 0")
+    if amount < 0:
+        raise _bad("amount", amount, "must be an int of minor units >= 0")
+    if amount >= _ALWAYS_MONEY:
+        try:  # in range for Money, so ``money`` always works
+            Money.from_minor_units(amount, code)
+        except MoneyError as exc:
+            raise _bad("amount", amount, str(exc)) from None
+
+
+def _check_aware(field_name: str, moment: object) -> None:
+    """Refuse a naive datetime, or one that cannot be converted to UTC."""
+    if type(moment) is datetime and moment.tzinfo is UTC:
+        return  # aware, and already in UTC
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise _bad(field_name, moment, "must be a timezone-aware datetime")
+    try:  # readers convert to UTC, which fails at the calendar's edge (year 1, +01:00)
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise _bad(field_name, moment, "is out of range in UTC") from None
+
+
+def _checked_metadata(metadata: object) -> dict[str, str]:
+    """A copy of ``metadata``, refused unless it maps plain text to plain text."""
+    if type(metadata) is not dict and not isinstance(metadata, Mapping):
+        raise _bad("metadata", metadata, "must map strings to strings")
+    copied = dict(metadata)
+    if not all(  # the common case: no message built, nothing encoded
+        type(k) is str and type(v) is str and _plain_text(k) and _plain_text(v)
+        for k, v in copied.items()
+    ):
+        _check_metadata(metadata)
+    return copied
+
+
+def _payload_dict(payload: object) -> dict[str, Any]:
+    """A payload's fields as event data: JSON-friendly values, datetimes as they are."""
+    data: dict[str, Any] = {}
+    for name in _field_names(type(payload)):
+        value = getattr(payload, name)
+        if type(value) in _PLAIN:
+            pass
+        elif isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        data[name] = value
+    return data
+
+
+_P = TypeVar("_P")
+
+
+def _payload_from_dict(
+    cls: type[_P], data: Mapping[str, Any], moments: tuple[str, ...], kind: str
+) -> _P:
+    """Build ``cls`` from event data: unknown keys dropped, ``moments`` read from ISO text."""
+    known = frozenset(_field_names(cls))
+    values = {k: v for k, v in data.items() if k in known}
+    for name in moments:
+        moment = values.get(name)
+        if isinstance(moment, str):
+            try:
+                values[name] = datetime.fromisoformat(moment)
+            except ValueError:
+                raise _bad(name, moment, "is not an ISO 8601 datetime") from None
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise WebhookPayloadError(f"{kind} event data for {cls.__name__}: {exc}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,43 +262,11 @@ class PaymentEventData:
             if value is None or (type(value) is str and _plain_text(value)):
                 continue
             _optional_str(name, value)
-        currency = self.currency
-        code = _CODES.get(currency) if type(currency) is str else None
-        if code is None:
-            code = _currency_code(currency)
+        code = _currency(self.currency)
         object.__setattr__(self, "currency", code)
-        amount = self.amount
-        if type(amount) is not int and (isinstance(amount, bool) or not isinstance(amount, int)):
-            raise _bad("amount", amount, "must be an int of minor units >= 0")
-        if amount < 0:
-            raise _bad("amount", amount, "must be an int of minor units >= 0")
-        if amount >= _ALWAYS_MONEY:
-            try:  # in range for Money, so ``money`` always works
-                Money.from_minor_units(amount, code)
-            except MoneyError as exc:
-                raise _bad("amount", amount, str(exc)) from None
-        self._check_occurred_at()
-        metadata = self.metadata
-        if type(metadata) is not dict and not isinstance(metadata, Mapping):
-            raise _bad("metadata", metadata, "must map strings to strings")
-        copied = dict(metadata)
-        if not all(  # the common case: no message built, nothing encoded
-            type(k) is str and type(v) is str and _plain_text(k) and _plain_text(v)
-            for k, v in copied.items()
-        ):
-            _check_metadata(metadata)
-        object.__setattr__(self, "metadata", copied)
-
-    def _check_occurred_at(self) -> None:
-        moment = self.occurred_at
-        if type(moment) is datetime and moment.tzinfo is UTC:
-            return  # aware, and already in UTC
-        if not isinstance(moment, datetime) or moment.utcoffset() is None:
-            raise _bad("occurred_at", moment, "must be a timezone-aware datetime")
-        try:  # readers convert to UTC, which fails at the calendar's edge (year 1, +01:00)
-            moment.astimezone(UTC)
-        except OverflowError:
-            raise _bad("occurred_at", moment, "is out of range in UTC") from None
+        _check_minor_units(self.amount, code)
+        _check_aware("occurred_at", self.occurred_at)
+        object.__setattr__(self, "metadata", _checked_metadata(self.metadata))
 
     @property
     def money(self) -> Money:
@@ -223,17 +275,7 @@ class PaymentEventData:
 
     def to_dict(self) -> dict[str, Any]:
         """The event data: JSON-friendly values and ``occurred_at`` as a datetime."""
-        data: dict[str, Any] = {}
-        for name in _field_names(type(self)):
-            value = getattr(self, name)
-            if type(value) in _PLAIN:
-                pass
-            elif isinstance(value, StrEnum):
-                value = value.value
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            data[name] = value
-        return data
+        return _payload_dict(self)
 
     def to_event(self) -> Event:
         """The :class:`~vbwd_plugins.Event` to dispatch."""
@@ -242,18 +284,7 @@ class PaymentEventData:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Rebuild a payload from :meth:`to_dict` output (``occurred_at`` may be ISO text)."""
-        known = frozenset(_field_names(cls))
-        values = {k: v for k, v in data.items() if k in known}
-        occurred = values.get("occurred_at")
-        if isinstance(occurred, str):
-            try:
-                values["occurred_at"] = datetime.fromisoformat(occurred)
-            except ValueError:
-                raise _bad("occurred_at", occurred, "is not an ISO 8601 datetime") from None
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise WebhookPayloadError(f"Payment event data for {cls.__name__}: {exc}") from None
+        return _payload_from_dict(cls, data, ("occurred_at",), "Payment")
 
     @staticmethod
     def from_event(event: Event) -> PaymentEventData:
